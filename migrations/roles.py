@@ -1,0 +1,48 @@
+"""Least-privilege login roles for the services.
+
+The migration role owns every table. Each service logs in with its own role
+that can touch only its own tables: the resource role cannot read password
+hashes, the auth role cannot touch items. Run by the migration job after
+every upgrade, so new tables get their grants in the same step.
+"""
+
+from sqlalchemy import Connection, text
+
+AUTH_ROLE = "auth_svc"
+RESOURCE_ROLE = "resource_svc"
+
+# Table privileges per role. alembic_version is readable by both so their
+# readiness probes can tell whether the schema is at head.
+TABLE_GRANTS: dict[str, dict[str, str]] = {
+    AUTH_ROLE: {
+        "users": "SELECT, INSERT, UPDATE, DELETE",
+        "refresh_tokens": "SELECT, INSERT, UPDATE, DELETE",
+        "alembic_version": "SELECT",
+    },
+    RESOURCE_ROLE: {
+        "alembic_version": "SELECT",
+    },
+}
+
+
+def ensure_role(connection: Connection, role: str, password: str) -> None:
+    exists = connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role})
+    verb = "ALTER" if exists else "CREATE"
+    # Utility statements take no bind parameters: let the server quote.
+    statement = connection.scalar(
+        text(f"SELECT format('{verb} ROLE %I WITH LOGIN NOINHERIT PASSWORD %L', CAST(:role AS text), CAST(:pw AS text))"),
+        {"role": role, "pw": password},
+    )
+    connection.execute(text(statement))
+
+
+def apply_grants(connection: Connection) -> None:
+    database = connection.scalar(text("SELECT current_database()"))
+    for role, tables in TABLE_GRANTS.items():
+        if not connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}):
+            continue
+        connection.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
+        connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        connection.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"))
+        for table, privileges in tables.items():
+            connection.execute(text(f"GRANT {privileges} ON {table} TO {role}"))

@@ -1,0 +1,1 @@
+"""The auth service: registers users, issues and rotates tokens, publishes JWKS."""

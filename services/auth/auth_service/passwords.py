@@ -1,0 +1,42 @@
+"""Password hashing: argon2id by default, bcrypt still verified and upgraded.
+
+libpass is the maintained fork of passlib (same `passlib` import name and
+CryptContext API); stock passlib 1.7.4 breaks with bcrypt >= 5. Hashing runs
+in worker threads, at most `concurrency` at a time per process, so it never
+blocks the event loop and a login flood cannot exhaust memory.
+"""
+
+import secrets
+
+import anyio
+from passlib.context import CryptContext
+
+# OWASP minimum for argon2id: 19 MiB, 2 iterations, 1 lane.
+_CONTEXT = CryptContext(
+    schemes=["argon2", "bcrypt"],
+    deprecated="auto",
+    argon2__type="ID",
+    argon2__memory_cost=19_456,
+    argon2__rounds=2,
+    argon2__parallelism=1,
+)
+
+
+class PasswordHasher:
+    def __init__(self, concurrency: int) -> None:
+        self._limiter = anyio.CapacityLimiter(concurrency)
+        # Verified against when the account does not exist, so an unknown
+        # email costs the same as a wrong password.
+        self._dummy_hash = _CONTEXT.hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(_CONTEXT.hash, password, limiter=self._limiter)
+
+    async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        """(matches, a new hash to store if the old one is outdated)."""
+        if password_hash is None:
+            await anyio.to_thread.run_sync(_CONTEXT.verify, password, self._dummy_hash, limiter=self._limiter)
+            return False, None
+        return await anyio.to_thread.run_sync(
+            _CONTEXT.verify_and_update, password, password_hash, limiter=self._limiter
+        )

@@ -1,0 +1,41 @@
+from fastapi import APIRouter, Request, Response, status
+
+from auth_service.deps import CurrentUser, HasherDep, LimiterDep, SettingsDep, UsersDep
+from auth_service.users import service
+from auth_service.users.schemas import UserCreate, UserRead
+from servicekit.errors import Conflict, TooManyRequests, Unauthorized, error_responses
+from servicekit.ratelimit import account_key, client_ip
+
+router = APIRouter(tags=["users"])
+
+
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(Conflict, TooManyRequests),
+)
+async def register(
+    data: UserCreate, request: Request, users: UsersDep, hasher: HasherDep,
+    limiter: LimiterDep, settings: SettingsDep,
+) -> UserRead:
+    """Create an account. The email is the login name; it is stored lower-cased."""
+    limiter.check(settings.register_rate_limit, "register-ip", client_ip(request))
+    limiter.check(settings.register_account_rate_limit, "register-account", account_key(data.email))
+    user = await service.register(users, hasher, data)
+    return UserRead.model_validate(user)
+
+
+@router.get("/users/me", responses=error_responses(Unauthorized))
+async def read_me(user: CurrentUser) -> UserRead:
+    """The account the access token belongs to."""
+    return UserRead.model_validate(user)
+
+
+@router.delete(
+    "/users/me", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(Unauthorized)
+)
+async def delete_me(user: CurrentUser, users: UsersDep) -> Response:
+    """Delete the account with everything it owns (refresh tokens, items,
+    bookmarks). Access tokens already issued stop working."""
+    await users.delete(user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

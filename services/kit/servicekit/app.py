@@ -1,0 +1,61 @@
+"""The FastAPI application skeleton every service shares."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from servicekit import health, metrics
+from servicekit.db import create_engine
+from servicekit.errors import install_error_handlers
+from servicekit.logs import configure_logging
+from servicekit.middleware import RequestContextMiddleware
+from servicekit.ratelimit import RateLimiter
+from servicekit.settings import ServiceSettings
+
+ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    docs_prefix: str,
+    version: str = "1.0.0",
+    lifespan: ServiceLifespan | None = None,
+) -> FastAPI:
+    """An app with settings, logging, the database, probes, metrics, errors
+    and rate limiting wired; the service adds its routers and its own
+    start-up work through `lifespan`."""
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        app.state.health = health.HealthProbe(engine, settings.migrations_dir, settings.health_timeout)
+        try:
+            async with lifespan(app) if lifespan else nullcontext():
+                yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=_lifespan,
+        docs_url=f"{docs_prefix}/docs",
+        openapi_url=f"{docs_prefix}/openapi.json",
+        redoc_url=None,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.limiter = RateLimiter(settings.rate_limit_storage_uri, enabled=settings.rate_limit_enabled)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    return app

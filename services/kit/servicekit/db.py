@@ -1,0 +1,78 @@
+"""Async SQLAlchemy engine and the request-scoped session.
+
+The session dependency owns the transaction: it commits when the endpoint
+returns and rolls back when it raises. Service code only flushes.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import URL, MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from servicekit.settings import ServiceSettings
+
+# Deterministic constraint names, so migrations can name what they alter.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# One MetaData for the one shared database: each service maps only its own
+# tables on it, the migration history sees them all.
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+def database_url(settings: ServiceSettings) -> URL:
+    return URL.create(
+        "postgresql+asyncpg",
+        username=settings.db_user,
+        password=settings.db_password.get_secret_value() or None,
+        host=settings.db_host,
+        port=settings.db_port,
+        database=settings.db_name,
+    )
+
+
+def create_engine(settings: ServiceSettings) -> AsyncEngine:
+    return create_async_engine(
+        database_url(settings),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "timeout": settings.db_connect_timeout,
+            "server_settings": {
+                "application_name": settings.service_name,
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+            },
+        },
+    )
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+# scope="function": commit before the response is sent, so a failed commit
+# can never follow a success status.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

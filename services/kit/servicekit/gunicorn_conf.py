@@ -1,0 +1,40 @@
+"""gunicorn settings for every service: `gunicorn -c python:servicekit.gunicorn_conf <app>`.
+
+Environment: HOST, PORT, WEB_CONCURRENCY, LOG_LEVEL, LOG_FORMAT,
+FORWARDED_ALLOW_IPS (the gateway only), PROMETHEUS_MULTIPROC_DIR.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+from servicekit.logs import logging_dict_config
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "servicekit.worker.UvicornWorker"
+# Longer than the gateway's upstream keepalive_timeout, so nginx never reuses
+# a connection the worker is closing.
+keepalive = 75
+timeout = 30
+graceful_timeout = 20
+accesslog = None
+logconfig_dict = logging_dict_config(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "json"))
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+proxy_allow_ips = forwarded_allow_ips
+
+
+def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook signature
+    """Start every run with an empty multiprocess metrics directory."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        path = Path(directory)
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,52 @@
+"""Public signing keys as JWKs, with RFC 7638 thumbprints as `kid`s."""
+
+import base64
+import hashlib
+import json
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+
+PublicKey = Ed25519PublicKey | RSAPublicKey
+PrivateKey = Ed25519PrivateKey | RSAPrivateKey
+
+# The members RFC 7638 hashes, per key type.
+_THUMBPRINT_MEMBERS = {"OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
+
+
+def algorithm_for(key: PublicKey | PrivateKey) -> str:
+    if isinstance(key, (Ed25519PublicKey, Ed25519PrivateKey)):
+        return "EdDSA"
+    if isinstance(key, (RSAPublicKey, RSAPrivateKey)):
+        return "RS256"
+    raise ValueError(f"unsupported signing key type: {type(key).__name__}")
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    members = {name: jwk[name] for name in _THUMBPRINT_MEMBERS[jwk["kty"]]}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+
+
+def public_jwk(key: PublicKey) -> dict[str, Any]:
+    algorithm = algorithm_for(key)
+    encoder = OKPAlgorithm if algorithm == "EdDSA" else RSAAlgorithm
+    jwk: dict[str, Any] = encoder.to_jwk(key, as_dict=True)
+    jwk.update(use="sig", alg=algorithm, kid=thumbprint(jwk))
+    return jwk
+
+
+def load_private_key(pem: bytes) -> PrivateKey:
+    key = load_pem_private_key(pem, password=None)
+    algorithm_for(key)  # rejects unsupported key types early, with a clear message
+    return key  # type: ignore[return-value]
+
+
+def load_public_keys(pem_bundle: bytes) -> list[PublicKey]:
+    """Every public key in a PEM bundle (one or more `BEGIN PUBLIC KEY` blocks)."""
+    marker = b"-----END PUBLIC KEY-----"
+    blocks = [block + marker for block in pem_bundle.split(marker) if block.strip()]
+    return [load_pem_public_key(block.strip()) for block in blocks]  # type: ignore[misc]

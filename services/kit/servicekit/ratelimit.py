@@ -1,0 +1,56 @@
+"""Application rate limits on slowapi's limiter (memory or Redis storage).
+
+Routes call `RateLimiter.check(limit, *identity)` for the limits they need —
+per client IP, per account — rather than decorating endpoints, so the limits
+come from settings and a storage outage fails open instead of failing requests.
+"""
+
+import hashlib
+import math
+import time
+
+from fastapi import Request
+from limits import parse
+from slowapi import Limiter
+from slowapi.util import get_remote_address
+
+from servicekit.errors import TooManyRequests
+from servicekit.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def client_ip(request: Request) -> str:
+    """The peer address, which uvicorn's proxy-headers support replaces with
+    the forwarded client address only when the peer is a trusted gateway."""
+    return get_remote_address(request)
+
+
+def account_key(identifier: str) -> str:
+    """Accounts are limited by a digest, so the store never holds emails."""
+    return hashlib.sha256(identifier.strip().lower().encode()).hexdigest()[:32]
+
+
+class RateLimiter:
+    def __init__(self, storage_uri: str, *, enabled: bool = True) -> None:
+        self._slowapi = Limiter(
+            key_func=client_ip, storage_uri=storage_uri, enabled=enabled, strategy="moving-window"
+        )
+
+    def check(self, limit: str, *identity: str) -> None:
+        """Count one hit against `limit` for `identity`; raise 429 when over."""
+        if not self._slowapi.enabled:
+            return
+        item = parse(limit)
+        strategy = self._slowapi.limiter
+        try:
+            if strategy.hit(item, *identity):
+                return
+            reset_at = strategy.get_window_stats(item, *identity).reset_time
+        except Exception as exc:  # storage down: serve rather than refuse everyone
+            log.warning("rate_limit_storage_error", error=type(exc).__name__)
+            return
+        raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
+
+    def reset(self) -> None:
+        self._slowapi.reset()

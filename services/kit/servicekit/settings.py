@@ -1,0 +1,74 @@
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRETS_DIR = Path("/run/secrets")
+
+# Values that ship in examples and docs; production refuses to run with them.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "password", "postgres", "secret", "dev"})
+
+
+class Environment(StrEnum):
+    PRODUCTION = "production"
+    DEVELOPMENT = "development"
+    TEST = "test"
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when settings are unsafe or incomplete."""
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Read from the environment (UPPER_CASE names)
+    and from secret files in /run/secrets (lower-case names)."""
+
+    model_config = SettingsConfigDict(
+        secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    environment: Environment = Environment.PRODUCTION
+    service_name: str = "service"
+
+    db_host: str = "localhost"
+    db_port: int = 5432
+    db_name: str = "app"
+    db_user: str = "app"
+    db_password: SecretStr = SecretStr("")
+    # Connections per worker process: workers x (pool + overflow) x services
+    # must stay below PostgreSQL's max_connections (see README).
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
+    db_pool_timeout: float = Field(default=5.0, gt=0)
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    health_timeout: float = Field(default=2.0, gt=0)
+    migrations_dir: Path = Path(__file__).resolve().parents[3] / "migrations"
+
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    rate_limit_enabled: bool = True
+    rate_limit_storage_uri: str = "memory://"
+    default_rate_limit: str = "600/minute"
+
+    jwt_issuer: str = "http://auth.local"
+    jwt_audience: str = "api"
+    jwt_leeway_seconds: int = Field(default=30, ge=0)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "ServiceSettings":
+        if self.is_production:
+            if self.db_password.get_secret_value() in PLACEHOLDER_SECRETS:
+                raise ConfigurationError(
+                    "DB_PASSWORD is missing or a placeholder; set it (or the db_password "
+                    "secret file) before starting in production mode"
+                )
+        return self

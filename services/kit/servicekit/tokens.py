@@ -1,0 +1,140 @@
+"""JWT access-token verification, shared by every service that accepts tokens.
+
+The algorithm comes from the key the `kid` names, never from the token
+header, so `alg: none` and algorithm-confusion tokens are rejected. Keys come
+either from a fixed set (the auth service's own keys, or a public key file)
+or from a JWKS URL, cached and refetched when a token names an unknown `kid`.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+import jwt
+
+from servicekit.errors import ServiceUnavailable, Unauthorized
+from servicekit.keys import PublicKey, public_jwk
+from servicekit.logs import get_logger
+
+log = get_logger(__name__)
+
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    subject: str
+    token_id: str
+    expires_at: int
+    issued_at: int
+
+
+class KeySource(Protocol):
+    async def get(self, kid: str) -> jwt.PyJWK | None: ...
+
+
+def _index(jwks: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+    keys: dict[str, jwt.PyJWK] = {}
+    for entry in jwks.get("keys", []):
+        if entry.get("use", "sig") != "sig" or "kid" not in entry:
+            continue
+        try:
+            keys[entry["kid"]] = jwt.PyJWK(entry)
+        except jwt.PyJWTError:
+            log.warning("jwks_key_skipped", kid=entry.get("kid"))
+    return keys
+
+
+class StaticKeys:
+    """A fixed set of verification keys."""
+
+    def __init__(self, public_keys: list[PublicKey]) -> None:
+        self.jwks = {"keys": [public_jwk(key) for key in public_keys]}
+        self._keys = _index(self.jwks)
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        return self._keys.get(kid)
+
+
+class RemoteJWKS:
+    """Keys from a JWKS URL: cached for `max_age`, refetched on an unknown `kid`
+    at most once per `min_refetch_interval` (so junk `kid`s cannot make us
+    hammer the auth service)."""
+
+    def __init__(self, url: str, *, max_age: float = 300.0, min_refetch_interval: float = 10.0,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self.url = url
+        self.max_age = max_age
+        self.min_refetch_interval = min_refetch_interval
+        self._client = client or httpx.AsyncClient(timeout=3.0)
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        age = time.monotonic() - self._fetched_at
+        if kid in self._keys and age < self.max_age:
+            return self._keys[kid]
+        if age >= self.min_refetch_interval:
+            await self._refresh()
+        if not self._keys:
+            raise ServiceUnavailable("Signing keys are unavailable; try again shortly.")
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < self.min_refetch_interval:
+                return  # another request refreshed while we waited
+            self._fetched_at = time.monotonic()
+            try:
+                response = await self._client.get(self.url)
+                response.raise_for_status()
+                self._keys = _index(response.json())
+            except (httpx.HTTPError, ValueError) as exc:
+                # Keep the keys we had: the auth service being briefly away must
+                # not log everybody out.
+                log.warning("jwks_fetch_failed", url=self.url, error=type(exc).__name__)
+            else:
+                log.info("jwks_fetched", url=self.url, kids=sorted(self._keys))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway: int = 30) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+
+    async def verify(self, token: str) -> AccessClaims:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise Unauthorized("The access token is malformed.") from None
+        if not isinstance(kid, str):
+            raise Unauthorized("The access token names no signing key.")
+        key = await self.keys.get(kid)
+        if key is None:
+            raise Unauthorized("The access token was signed by an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.algorithm_name],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The access token has expired.") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("The access token is invalid.") from None
+        return AccessClaims(
+            subject=str(claims["sub"]), token_id=str(claims["jti"]),
+            expires_at=int(claims["exp"]), issued_at=int(claims["iat"]),
+        )
