@@ -16,12 +16,13 @@ PASSWORD = "correct horse battery"
 
 
 def make_auth_settings(database: Database, signing_key_file: Path, **overrides: object) -> AuthSettings:
-    return AuthSettings(
-        environment="test",
-        jwt_private_key_file=signing_key_file,
+    values = {
+        "environment": "test",
+        "jwt_private_key_file": signing_key_file,
         **database.settings_kwargs(AUTH_ROLE, AUTH_DB_PASSWORD),
         **overrides,
-    )
+    }
+    return AuthSettings(**values)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ class Environment(StrEnum):
     TEST = "test"
 
 
-class ConfigurationError(RuntimeError):
+class ConfigurationError(ValueError):
     """Raised at start-up when settings are unsafe or incomplete."""
 
 

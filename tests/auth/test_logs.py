@@ -1,0 +1,56 @@
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import structlog
+
+from tests.auth.conftest import PASSWORD, unique_email
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """What the service's log handler writes, exactly as rendered."""
+    (handler,) = [
+        handler
+        for handler in logging.getLogger().handlers
+        if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter)
+    ]
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
+
+
+async def test_no_password_or_token_reaches_the_logs(auth_client: httpx.AsyncClient, log_output: io.StringIO) -> None:
+    email = unique_email()
+    password = "Very-Secret-Passw0rd"
+    await auth_client.post("/auth/register", json={"email": email, "password": password})
+    tokens = (await auth_client.post("/auth/token", data={"username": email, "password": password})).json()
+    refreshed = (await auth_client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})).json()
+    await auth_client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})  # reuse → warning
+
+    output = log_output.getvalue()
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert sum(line["event"] == "request" for line in lines) == 4  # one access line per request
+    assert any(line["event"] == "refresh_token_reuse" for line in lines)
+    for secret in (password, tokens["access_token"], tokens["refresh_token"], refreshed["access_token"],
+                   refreshed["refresh_token"]):
+        assert secret not in output
+
+
+async def test_access_line_carries_request_id_route_and_status(
+    auth_client: httpx.AsyncClient, log_output: io.StringIO
+) -> None:
+    response = await auth_client.post(
+        "/auth/register", json={"email": unique_email(), "password": PASSWORD}, headers={"X-Request-ID": "abc-123"}
+    )
+    assert response.headers["x-request-id"] == "abc-123"
+    (line,) = [json.loads(line) for line in log_output.getvalue().splitlines() if '"request"' in line]
+    assert line["request_id"] == "abc-123"
+    assert line["route"] == "/auth/register"
+    assert line["status"] == 201
+    assert line["level"] == "info"
+    assert "timestamp" in line

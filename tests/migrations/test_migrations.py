@@ -1,0 +1,92 @@
+import os
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from migrations.roles import AUTH_ROLE, RESOURCE_ROLE, TABLE_GRANTS
+from tests.conftest import AUTH_DB_PASSWORD, RESOURCE_DB_PASSWORD, ROOT, Database, run_migrations
+
+
+def alembic(database: Database, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=ROOT,
+        env={**os.environ, "ENVIRONMENT": "test", **database.migrator_env},
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.fixture
+def scratch_database(database: Database) -> Database:
+    name = f"scratch_{uuid.uuid4().hex[:8]}"
+    database.cluster.create_database(name)
+    return Database(database.cluster, name)
+
+
+def test_models_and_migrations_agree(database: Database) -> None:
+    result = alembic(database, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No new upgrade operations detected" in result.stdout + result.stderr
+
+
+def test_upgrade_downgrade_upgrade_round_trips(scratch_database: Database) -> None:
+    for step in (["upgrade", "head"], ["downgrade", "base"], ["upgrade", "head"]):
+        result = alembic(scratch_database, *step)
+        assert result.returncode == 0, result.stderr
+    tables = scratch_database.cluster.psql(
+        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'",
+        scratch_database.name,
+    ).strip().split(",")
+    assert {"users", "refresh_tokens", "alembic_version"} <= set(tables)
+
+
+def test_two_jobs_at_once_both_succeed(scratch_database: Database) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_migrations(scratch_database.migrator_env), range(2)))
+    assert [result.returncode for result in results] == [0, 0], [result.stderr for result in results]
+    versions = scratch_database.cluster.psql("SELECT count(*) FROM alembic_version", scratch_database.name)
+    assert versions.strip() == "1"
+
+
+def test_job_fails_loudly_on_a_bad_connection(database: Database) -> None:
+    result = run_migrations({**database.migrator_env, "DB_PASSWORD": "wrong"})
+    assert result.returncode == 1
+    assert "migration_failed" in result.stderr
+    assert "wrong" not in result.stderr.replace("wrong_", "")
+
+
+def _as(database: Database, role: str, password: str, sql: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["psql", "-h", database.cluster.host, "-p", str(database.cluster.port), "-U", role, "-d", database.name,
+         "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+        env={**os.environ, "PGPASSWORD": password}, capture_output=True, text=True, timeout=30,
+    )
+
+
+ROLES = {AUTH_ROLE: AUTH_DB_PASSWORD, RESOURCE_ROLE: RESOURCE_DB_PASSWORD}
+
+
+def test_resource_role_cannot_read_password_hashes(database: Database) -> None:
+    result = _as(database, RESOURCE_ROLE, RESOURCE_DB_PASSWORD, "SELECT password_hash FROM users LIMIT 1")
+    assert result.returncode != 0
+    assert "permission denied" in result.stderr
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_each_role_reaches_only_its_own_tables(database: Database, role: str) -> None:
+    tables = database.cluster.psql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", database.name
+    ).split()
+    for table in tables:
+        result = _as(database, role, ROLES[role], f"SELECT * FROM {table} LIMIT 0")
+        assert (result.returncode == 0) == (table in TABLE_GRANTS[role]), (role, table, result.stderr)
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_service_roles_cannot_change_the_schema(database: Database, role: str) -> None:
+    result = _as(database, role, ROLES[role], "CREATE TABLE intruder (id int)")
+    assert result.returncode != 0
+    assert "permission denied" in result.stderr
