@@ -10,7 +10,6 @@ from migrations.settings import MigrationSettings
 from servicekit.db import database_url
 
 
-
 def _run(connection: Connection) -> None:
     # Session-level and re-entrant: a second job waits here, then finds
     # nothing left to do.

@@ -73,15 +73,28 @@ class PostgresCluster:
         if self._run_as:
             shutil.chown(pwfile, self._run_as)
         self._cmd(
-            self.bindir / "initdb", "-D", self.datadir, "-U", self.superuser, "--pwfile", pwfile,
-            "-A", "scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync",
+            self.bindir / "initdb",
+            "-D",
+            self.datadir,
+            "-U",
+            self.superuser,
+            "--pwfile",
+            pwfile,
+            "-A",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
         )
         pwfile.unlink()
         options = (
             f"-h {self.host} -p {self.port} -k {self.base_dir} -c fsync=off -c full_page_writes=off "
             "-c synchronous_commit=off -c max_connections=200"
         )
-        self._cmd(self.bindir / "pg_ctl", "-D", self.datadir, "-l", self.logfile, "-o", options, "-w", "-t", "60", "start")
+        self._cmd(
+            self.bindir / "pg_ctl", "-D", self.datadir, "-l", self.logfile, "-o", options, "-w", "-t", "60", "start"
+        )
         self._wait_ready()
         return self
 
@@ -98,10 +111,25 @@ class PostgresCluster:
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         env = {**os.environ, "PGPASSWORD": self.password}
         result = subprocess.run(
-            [str(self.bindir / "psql") if (self.bindir / "psql").exists() else "psql",
-             "-h", self.host, "-p", str(self.port), "-U", self.superuser, "-d", dbname,
-             "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-            check=True, capture_output=True, text=True, env=env,
+            [
+                str(self.bindir / "psql") if (self.bindir / "psql").exists() else "psql",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                self.superuser,
+                "-d",
+                dbname,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
         )
         return result.stdout
 

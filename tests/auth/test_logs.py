@@ -36,8 +36,13 @@ async def test_no_password_or_token_reaches_the_logs(auth_client: httpx.AsyncCli
     lines = [json.loads(line) for line in output.splitlines()]
     assert sum(line["event"] == "request" for line in lines) == 4  # one access line per request
     assert any(line["event"] == "refresh_token_reuse" for line in lines)
-    for secret in (password, tokens["access_token"], tokens["refresh_token"], refreshed["access_token"],
-                   refreshed["refresh_token"]):
+    for secret in (
+        password,
+        tokens["access_token"],
+        tokens["refresh_token"],
+        refreshed["access_token"],
+        refreshed["refresh_token"],
+    ):
         assert secret not in output
 
 

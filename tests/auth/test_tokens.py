@@ -66,7 +66,10 @@ async def test_jwks_publishes_the_signing_key(auth_client: httpx.AsyncClient, ac
     (published,) = [key for key in keys if key["kid"] == kid]
     assert published["kty"] == "OKP" and published["alg"] == "EdDSA" and "d" not in published
     claims = jwt.decode(
-        account.access_token, jwt.PyJWK(published).key, algorithms=["EdDSA"], audience="api",
+        account.access_token,
+        jwt.PyJWK(published).key,
+        algorithms=["EdDSA"],
+        audience="api",
         issuer="http://auth.local",
     )
     assert claims["sub"] == account.id
@@ -76,9 +79,17 @@ async def test_expired_token_is_401(auth_client: httpx.AsyncClient, auth_app: Fa
     keyring = auth_app.state.keyring
     now = int(time.time())
     expired = jwt.encode(
-        {"iss": "http://auth.local", "aud": "api", "sub": account.id, "iat": now - 3600, "exp": now - 600,
-         "jti": uuid.uuid4().hex},
-        keyring._private_key, algorithm="EdDSA", headers={"kid": keyring.kid},
+        {
+            "iss": "http://auth.local",
+            "aud": "api",
+            "sub": account.id,
+            "iat": now - 3600,
+            "exp": now - 600,
+            "jti": uuid.uuid4().hex,
+        },
+        keyring._private_key,
+        algorithm="EdDSA",
+        headers={"kid": keyring.kid},
     )
     response = await auth_client.get("/users/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
@@ -116,8 +127,9 @@ async def test_wrong_audience_or_issuer_is_401(
     keyring = auth_app.state.keyring
     claims = jwt.decode(account.access_token, options={"verify_signature": False})
     for override in ({"aud": "someone-else"}, {"iss": "https://evil.example"}):
-        token = jwt.encode({**claims, **override}, keyring._private_key, algorithm="EdDSA",
-                           headers={"kid": keyring.kid})
+        token = jwt.encode(
+            {**claims, **override}, keyring._private_key, algorithm="EdDSA", headers={"kid": keyring.kid}
+        )
         response = await auth_client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
 

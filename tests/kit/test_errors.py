@@ -6,9 +6,7 @@ from servicekit.settings import ServiceSettings
 
 
 async def test_unhandled_exceptions_become_a_500_without_internals() -> None:
-    app: FastAPI = create_service_app(
-        ServiceSettings(environment="test"), title="t", description="d", docs_prefix="/t"
-    )
+    app: FastAPI = create_service_app(ServiceSettings(environment="test"), title="t", description="d", docs_prefix="/t")
 
     @app.get("/boom")
     async def boom() -> None:

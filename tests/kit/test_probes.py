@@ -15,9 +15,10 @@ async def test_livez_readyz_health_when_all_is_well(auth_client: httpx.AsyncClie
 
 async def test_unreachable_database_is_503_without_internals(database, signing_key_file) -> None:
     app: FastAPI = create_app(make_auth_settings(database, signing_key_file, db_port=1, health_timeout=1.0))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         ready = await client.get("/readyz")
         live = await client.get("/livez")
     assert live.status_code == 200
@@ -35,9 +36,10 @@ async def test_schema_behind_head_is_not_ready(database, signing_key_file, tmp_p
         "revision = 'ffffffffffff'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n"
     )
     app = create_app(make_auth_settings(database, signing_key_file, migrations_dir=migrations))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
         response = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "ok", "schema": "behind"}

@@ -20,7 +20,11 @@ async def test_error_bodies_carry_the_request_id(auth_client: httpx.AsyncClient)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == {
-        "type": "about:blank", "title": "Not Found", "status": 404, "detail": "Not Found", "request_id": "req.42",
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Not Found",
+        "request_id": "req.42",
     }
 
 

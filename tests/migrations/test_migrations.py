@@ -15,7 +15,9 @@ def alembic(database: Database, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "alembic", *args],
         cwd=ROOT,
         env={**os.environ, "ENVIRONMENT": "test", **database.migrator_env},
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -36,10 +38,14 @@ def test_upgrade_downgrade_upgrade_round_trips(scratch_database: Database) -> No
     for step in (["upgrade", "head"], ["downgrade", "base"], ["upgrade", "head"]):
         result = alembic(scratch_database, *step)
         assert result.returncode == 0, result.stderr
-    tables = scratch_database.cluster.psql(
-        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'",
-        scratch_database.name,
-    ).strip().split(",")
+    tables = (
+        scratch_database.cluster.psql(
+            "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'",
+            scratch_database.name,
+        )
+        .strip()
+        .split(",")
+    )
     assert {"users", "refresh_tokens", "alembic_version"} <= set(tables)
 
 
@@ -60,9 +66,25 @@ def test_job_fails_loudly_on_a_bad_connection(database: Database) -> None:
 
 def _as(database: Database, role: str, password: str, sql: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["psql", "-h", database.cluster.host, "-p", str(database.cluster.port), "-U", role, "-d", database.name,
-         "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-        env={**os.environ, "PGPASSWORD": password}, capture_output=True, text=True, timeout=30,
+        [
+            "psql",
+            "-h",
+            database.cluster.host,
+            "-p",
+            str(database.cluster.port),
+            "-U",
+            role,
+            "-d",
+            database.name,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atc",
+            sql,
+        ],
+        env={**os.environ, "PGPASSWORD": password},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 

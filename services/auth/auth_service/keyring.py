@@ -28,7 +28,9 @@ class Keyring:
         self._audience = settings.jwt_audience
         self.access_ttl = settings.access_token_ttl_seconds
         self.verifier = TokenVerifier(
-            self._published, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+            self._published,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
             leeway=settings.jwt_leeway_seconds,
         )
 

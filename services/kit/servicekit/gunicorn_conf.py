@@ -24,7 +24,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 proxy_allow_ips = forwarded_allow_ips
 
 
-def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook signature
+def on_starting(server):
     """Start every run with an empty multiprocess metrics directory."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
@@ -33,7 +33,7 @@ def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook signature
         path.mkdir(parents=True, exist_ok=True)
 
 
-def child_exit(server, worker):  # noqa: ANN001, ANN201
+def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -9,12 +9,17 @@ import os
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
-
-REQUESTS = Counter(
-    "http_requests_total", "HTTP requests handled, by route template.", ["method", "route", "status"]
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
 )
+
+REQUESTS = Counter("http_requests_total", "HTTP requests handled, by route template.", ["method", "route", "status"])
 LATENCY = Histogram(
     "http_request_duration_seconds",
     "HTTP request latency, by route template.",

@@ -33,9 +33,7 @@ def account_key(identifier: str) -> str:
 
 class RateLimiter:
     def __init__(self, storage_uri: str, *, enabled: bool = True) -> None:
-        self._slowapi = Limiter(
-            key_func=client_ip, storage_uri=storage_uri, enabled=enabled, strategy="moving-window"
-        )
+        self._slowapi = Limiter(key_func=client_ip, storage_uri=storage_uri, enabled=enabled, strategy="moving-window")
 
     def check(self, limit: str, *identity: str) -> None:
         """Count one hit against `limit` for `identity`; raise 429 when over."""

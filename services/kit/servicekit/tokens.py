@@ -63,8 +63,14 @@ class RemoteJWKS:
     at most once per `min_refetch_interval` (so junk `kid`s cannot make us
     hammer the auth service)."""
 
-    def __init__(self, url: str, *, max_age: float = 300.0, min_refetch_interval: float = 10.0,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_age: float = 300.0,
+        min_refetch_interval: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         self.url = url
         self.max_age = max_age
         self.min_refetch_interval = min_refetch_interval
@@ -135,6 +141,8 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise Unauthorized("The access token is invalid.") from None
         return AccessClaims(
-            subject=str(claims["sub"]), token_id=str(claims["jti"]),
-            expires_at=int(claims["exp"]), issued_at=int(claims["iat"]),
+            subject=str(claims["sub"]),
+            token_id=str(claims["jti"]),
+            expires_at=int(claims["exp"]),
+            issued_at=int(claims["iat"]),
         )

@@ -17,9 +17,15 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 async def _password_grant(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, response: Response,
-    users: UsersDep, tokens: RefreshTokensDep, hasher: HasherDep, keyring: KeyringDep,
-    limiter: LimiterDep, settings: SettingsDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    response: Response,
+    users: UsersDep,
+    tokens: RefreshTokensDep,
+    hasher: HasherDep,
+    keyring: KeyringDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
 ) -> TokenResponse:
     limiter.check(settings.login_rate_limit, "login-ip", client_ip(request))
     limiter.check(settings.login_account_rate_limit, "login-account", account_key(form.username))
@@ -32,18 +38,31 @@ _LOGIN_DOC = """OAuth2 password flow: form fields `username` (the email) and `pa
 Returns a short-lived access token (JWT) and a refresh token."""
 
 router.add_api_route(
-    "/auth/token", _password_grant, methods=["POST"], response_model=TokenResponse,
-    responses=error_responses(Unauthorized, TooManyRequests), description=_LOGIN_DOC, name="token",
+    "/auth/token",
+    _password_grant,
+    methods=["POST"],
+    response_model=TokenResponse,
+    responses=error_responses(Unauthorized, TooManyRequests),
+    description=_LOGIN_DOC,
+    name="token",
 )
 router.add_api_route(
-    "/auth/login", _password_grant, methods=["POST"], response_model=TokenResponse,
-    responses=error_responses(Unauthorized, TooManyRequests), description=_LOGIN_DOC, name="login",
+    "/auth/login",
+    _password_grant,
+    methods=["POST"],
+    response_model=TokenResponse,
+    responses=error_responses(Unauthorized, TooManyRequests),
+    description=_LOGIN_DOC,
+    name="login",
 )
 
 
 @router.post("/auth/refresh", responses=error_responses(Unauthorized))
 async def refresh(
-    body: RefreshRequest, response: Response, tokens: RefreshTokensDep, keyring: KeyringDep,
+    body: RefreshRequest,
+    response: Response,
+    tokens: RefreshTokensDep,
+    keyring: KeyringDep,
     settings: SettingsDep,
 ) -> TokenResponse:
     """Exchange a refresh token for a new access token and a new refresh

@@ -18,7 +18,10 @@ def _digest(raw_token: str) -> str:
 
 
 async def issue(
-    tokens: RefreshTokenRepository, keyring: Keyring, user_id: uuid.UUID, refresh_ttl: int,
+    tokens: RefreshTokenRepository,
+    keyring: Keyring,
+    user_id: uuid.UUID,
+    refresh_ttl: int,
     family_id: uuid.UUID | None = None,
 ) -> TokenResponse:
     raw_refresh = secrets.token_urlsafe(32)
@@ -37,9 +40,7 @@ async def issue(
     )
 
 
-async def rotate(
-    tokens: RefreshTokenRepository, keyring: Keyring, raw_refresh: str, refresh_ttl: int
-) -> TokenResponse:
+async def rotate(tokens: RefreshTokenRepository, keyring: Keyring, raw_refresh: str, refresh_ttl: int) -> TokenResponse:
     """Exchanges a refresh token for a new pair. A token presented a second
     time means it leaked: the whole family is revoked."""
     now = datetime.now(UTC)

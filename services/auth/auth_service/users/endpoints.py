@@ -15,8 +15,12 @@ router = APIRouter(tags=["users"])
     responses=error_responses(Conflict, TooManyRequests),
 )
 async def register(
-    data: UserCreate, request: Request, users: UsersDep, hasher: HasherDep,
-    limiter: LimiterDep, settings: SettingsDep,
+    data: UserCreate,
+    request: Request,
+    users: UsersDep,
+    hasher: HasherDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
 ) -> UserRead:
     """Create an account. The email is the login name; it is stored lower-cased."""
     limiter.check(settings.register_rate_limit, "register-ip", client_ip(request))
@@ -31,9 +35,7 @@ async def read_me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.delete(
-    "/users/me", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(Unauthorized)
-)
+@router.delete("/users/me", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(Unauthorized))
 async def delete_me(user: CurrentUser, users: UsersDep) -> Response:
     """Delete the account with everything it owns (refresh tokens, items,
     bookmarks). Access tokens already issued stop working."""
