@@ -1,0 +1,68 @@
+# One image for the auth service, the resource service and the migration job,
+# with a build target each (they share every layer but the last):
+#
+#   docker build --target auth     -t svc/auth .
+#   docker build --target resource -t svc/resource .
+#   docker build --target migrate  -t svc/migrate .
+#
+# Builds with the classic builder too (no BuildKit-only syntax). Nothing
+# secret is ever copied in: database passwords and the signing key arrive at
+# run time as secret files under /run/secrets (see docker-compose.yml).
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- builder: the pinned dependencies in a virtualenv --------------------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_NO_INPUT=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+COPY requirements/base.txt /tmp/requirements.txt
+# Wheels only: nothing is compiled, so the builder needs no compiler either.
+# pip itself is not needed at run time: remove it from the venv.
+RUN set -eu; \
+    /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -r /tmp/requirements.txt; \
+    /opt/venv/bin/python -m pip uninstall --yes --quiet setuptools pip; \
+    rm -rf /root/.cache /tmp/requirements.txt
+
+# --- app: the runtime everything below shares -----------------------------------
+FROM ${PYTHON_IMAGE} AS app
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONFAULTHANDLER=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app/services/kit:/app/services/auth:/app/services/resource:/app \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    WEB_CONCURRENCY=2 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus \
+    LOG_FORMAT=json
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin app
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+COPY alembic.ini ./
+COPY migrations ./migrations
+COPY services ./services
+# Byte-compile once at build time: the containers run with a read-only root
+# filesystem and PYTHONDONTWRITEBYTECODE, so nothing is compiled at start-up.
+RUN python -m compileall -q -j 0 /app/services /app/migrations
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('PORT', '8000'), timeout=2)"]
+
+# --- per-service targets ------------------------------------------------------------
+FROM app AS migrate
+HEALTHCHECK NONE
+CMD ["python", "-m", "migrations"]
+
+FROM app AS resource
+CMD ["gunicorn", "-c", "python:servicekit.gunicorn_conf", "resource_service.main:app"]
+
+# The last stage is the default target.
+FROM app AS auth
+CMD ["gunicorn", "-c", "python:servicekit.gunicorn_conf", "auth_service.main:app"]

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Generate the development secrets `docker-compose.yml` mounts, into a
+# git-ignored folder (default ./secrets, or $1). Idempotent: a file that
+# already exists is never overwritten, so re-running only fills gaps.
+#
+#   postgres_password       the PostgreSQL superuser = the migration role
+#   auth_db_password        login role auth_svc (created by the migration job)
+#   resource_db_password    login role resource_svc
+#   jwt_private_key         Ed25519 signing key, PEM (PKCS#8) - auth service only
+#   jwt_public_key.pem      its public half (for a resource service configured
+#                           with a static key instead of the JWKS URL)
+#
+# Permissions: the folder is 0700 (only you, on the host); the files are 0644
+# because compose bind-mounts each one into containers that read it as a
+# non-root user (postgres uid 999, the app uid 10001). Never commit them, never
+# copy them into an image. To rotate, delete a file and run this again (and
+# re-run the migration job for the database role passwords).
+set -euo pipefail
+umask 077
+
+dir=${1:-secrets}
+command -v openssl >/dev/null 2>&1 || { echo "make-secrets: openssl is required" >&2; exit 1; }
+mkdir -p "$dir"
+chmod 700 "$dir"
+
+created=()
+random_password() {
+    # 32 characters from [A-Za-z0-9]: safe in URLs, DSNs and shells
+    local out=""
+    while [ "${#out}" -lt 32 ]; do
+        out+=$(openssl rand -base64 48 | tr -dc 'A-Za-z0-9')
+    done
+    printf '%s' "${out:0:32}"
+}
+
+for name in postgres_password auth_db_password resource_db_password; do
+    file="$dir/$name"
+    if [ ! -s "$file" ]; then
+        random_password >"$file.tmp"
+        mv "$file.tmp" "$file"
+        created+=("$name")
+    fi
+done
+
+key="$dir/jwt_private_key"
+pub="$dir/jwt_public_key.pem"
+if [ ! -s "$key" ]; then
+    openssl genpkey -algorithm ed25519 -out "$key.tmp" 2>/dev/null
+    mv "$key.tmp" "$key"
+    created+=(jwt_private_key)
+    rm -f "$pub"
+fi
+if [ ! -s "$pub" ]; then
+    openssl pkey -in "$key" -pubout -out "$pub"
+    created+=(jwt_public_key.pem)
+fi
+
+chmod 644 "$dir"/postgres_password "$dir"/auth_db_password "$dir"/resource_db_password "$key" "$pub"
+
+if [ "${#created[@]}" -gt 0 ]; then
+    echo "make-secrets: created ${created[*]} in $dir/"
+else
+    echo "make-secrets: $dir/ already complete; nothing changed"
+fi

@@ -1,0 +1,234 @@
+"""The gateway's own behaviour: the real nginx and the real template, in
+front of stub upstreams (see `stub_gateway` in conftest.py)."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import GATEWAY_429_DETAIL, StubGateway, wait_for_log
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def client(stub_gateway: StubGateway) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stub_gateway.url, timeout=10.0) as client:
+        yield client
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == "about:blank"
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+ROUTES = [
+    # (path, which upstream, path the upstream sees)
+    ("/auth/register", "auth", "/auth/register"),
+    ("/auth/token", "auth", "/auth/token"),
+    ("/auth/refresh", "auth", "/auth/refresh"),
+    ("/auth/docs", "auth", "/auth/docs"),
+    ("/auth/openapi.json", "auth", "/auth/openapi.json"),
+    ("/auth/health", "auth", "/health"),
+    ("/users/me", "auth", "/users/me"),
+    ("/.well-known/jwks.json", "auth", "/.well-known/jwks.json"),
+    ("/items", "resource", "/items"),
+    ("/items/", "resource", "/items/"),
+    ("/items/42?limit=5", "resource", "/items/42?limit=5"),
+    ("/bookmarks/", "resource", "/bookmarks/"),
+    ("/bookmarks/7", "resource", "/bookmarks/7"),
+    ("/resource/docs", "resource", "/resource/docs"),
+    ("/resource/openapi.json", "resource", "/resource/openapi.json"),
+    ("/resource/health", "resource", "/health"),
+]
+
+
+@pytest.mark.parametrize(("path", "upstream", "seen_path"), ROUTES)
+def test_routes_reach_the_right_service_unchanged(client: httpx.Client, path: str, upstream: str, seen_path: str):
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["upstream"] == upstream
+    assert body["path"] == seen_path
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/metrics",
+        "/livez",
+        "/readyz",
+        "/health",
+        "/",
+        "/nope",
+        "/itemsx",
+        "/users",
+        "/auth",
+        "/resource",
+        "/.well-known",
+        "/metrics/",
+        "/admin",
+        "/usersfoo",
+        "/bookmarksx/1",
+    ],
+)
+def test_internal_and_unknown_paths_are_json_404(client: httpx.Client, stub_gateway: StubGateway, path: str):
+    before = len(stub_gateway.auth.seen) + len(stub_gateway.resource.seen)
+    assert_problem(client.get(path), 404)
+    assert len(stub_gateway.auth.seen) + len(stub_gateway.resource.seen) == before  # never proxied
+
+
+def test_healthz_is_answered_by_the_gateway(client: httpx.Client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert_problem(client.post("/healthz"), 405)
+
+
+def test_forwarded_headers_are_overwritten_not_appended(client: httpx.Client, stub_gateway: StubGateway):
+    response = client.get(
+        "/users/me",
+        headers={"X-Forwarded-For": "6.6.6.6, 7.7.7.7", "X-Real-IP": "6.6.6.6", "X-Forwarded-Proto": "https"},
+    )
+    headers = {key.lower(): value for key, value in response.json()["headers"].items()}
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    assert headers["x-real-ip"] == "127.0.0.1"
+    assert headers["x-forwarded-proto"] == "http"
+
+
+def test_upstream_keepalive_is_http11_without_connection_close(client: httpx.Client):
+    headers = {key.lower(): value for key, value in client.get("/users/me").json()["headers"].items()}
+    assert "connection" not in headers  # empty Connection header: nginx keeps the connection open
+
+
+def test_a_valid_request_id_passes_through_both_ways(client: httpx.Client, stub_gateway: StubGateway):
+    response = client.get("/items/", headers={"X-Request-ID": "client-id_1.2-3"})
+    assert response.headers["x-request-id"] == "client-id_1.2-3"
+    assert response.headers.get_list("x-request-id") == ["client-id_1.2-3"]  # the upstream's copy is hidden
+    sent = {key.lower(): value for key, value in response.json()["headers"].items()}
+    assert sent["x-request-id"] == "client-id_1.2-3"
+    logged = wait_for_log(stub_gateway.access_log, lambda e: e.get("request_id") == "client-id_1.2-3")
+    assert logged and logged[0]["status"] == 200 and logged[0]["upstream_status"] == "200"
+
+
+@pytest.mark.parametrize("bad", [b"has space", b"semi;colon", b"a" * 129, b'quote"', "ümlaut".encode(), b"", b"a/b"])
+def test_a_malformed_request_id_is_replaced(client: httpx.Client, bad: bytes):
+    response = client.get("/items/", headers={"X-Request-ID": bad})
+    generated = response.headers["x-request-id"]
+    assert generated.encode() != bad
+    assert len(generated) == 32 and all(c in "0123456789abcdef" for c in generated)
+    sent = {key.lower(): value for key, value in response.json()["headers"].items()}
+    assert sent["x-request-id"] == generated
+
+
+def test_every_response_has_an_id_and_security_headers(client: httpx.Client):
+    for response in (client.get("/healthz"), client.get("/nope"), client.get("/users/me")):
+        assert response.headers["x-request-id"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert "retry-after" not in response.headers
+    docs = client.get("/auth/docs")
+    assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]  # Swagger UI's assets
+
+
+def test_the_access_log_is_one_json_object_per_request(client: httpx.Client, stub_gateway: StubGateway):
+    client.get("/bookmarks/", headers={"X-Request-ID": "log-check-1"})
+    (entry,) = wait_for_log(stub_gateway.access_log, lambda e: e.get("request_id") == "log-check-1")
+    assert entry["method"] == "GET" and entry["path"] == "/bookmarks/" and entry["status"] == 200
+    assert isinstance(entry["request_time"], float)
+    assert entry["upstream_response_time"] != ""
+    assert entry["upstream"] == stub_gateway.resource.address
+
+
+def test_query_strings_stay_out_of_the_access_log(client: httpx.Client, stub_gateway: StubGateway):
+    client.get("/items/?token=sekrit-value", headers={"X-Request-ID": "log-check-2"})
+    (entry,) = wait_for_log(stub_gateway.access_log, lambda e: e.get("request_id") == "log-check-2")
+    assert "sekrit-value" not in stub_gateway.access_log.read_text()
+    assert entry["path"] == "/items/"
+
+
+def test_service_problem_bodies_pass_through_untouched(client: httpx.Client):
+    response = client.post("/items/stub-problem")
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["detail"] == "from the service"
+    response = client.get("/auth/stub-500")
+    assert response.status_code == 500
+    assert response.json()["detail"] == "svc"
+
+
+def test_a_service_429_keeps_its_own_retry_after(client: httpx.Client):
+    response = client.get("/auth/stub-429")
+    assert response.status_code == 429
+    assert response.headers.get_list("retry-after") == ["42"]
+    assert response.json()["detail"] == "service"
+
+
+def test_request_body_limit_is_a_json_413(client: httpx.Client, stub_gateway: StubGateway):
+    before = len(stub_gateway.resource.seen)
+    response = client.post("/items/", content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
+    assert_problem(response, 413)
+    assert len(stub_gateway.resource.seen) == before
+    assert client.post("/items/", content=b"x" * (512 * 1024)).status_code == 200
+
+
+def test_json_responses_are_gzipped(client: httpx.Client):
+    request = client.build_request("GET", "/auth/openapi.json", headers={"Accept-Encoding": "gzip"})
+    response = client.send(request, stream=True)
+    try:
+        assert response.headers["content-encoding"] == "gzip"
+        assert "Accept-Encoding" in response.headers["vary"]
+        assert gzip.decompress(b"".join(response.iter_raw())).startswith(b"{")  # really gzip on the wire
+    finally:
+        response.close()
+    problem = client.get("/nope", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in problem.headers
+
+
+def test_credential_endpoints_are_rate_limited_per_address(client: httpx.Client, stub_gateway: StubGateway):
+    time.sleep(2.5)  # an empty bucket, whatever ran before
+    statuses = [client.post("/auth/login", data={"username": "x", "password": "y"}).status_code for _ in range(30)]
+    assert statuses[:11] == [200] * 11  # burst 10 (+1 for the current slot), nodelay
+    assert statuses.count(429) >= 15
+    response = client.post("/auth/token", data={"username": "x", "password": "y"})
+    body = assert_problem(response, 429)
+    assert body["detail"] == GATEWAY_429_DETAIL
+    assert response.headers["retry-after"] == "1"
+    # other routes share only the general zone, so they still pass
+    assert client.get("/users/me").status_code == 200
+    time.sleep(2.5)  # refilled: allowed again
+    assert client.post("/auth/register", json={}).status_code == 200
+
+
+def test_a_dead_upstream_is_a_json_502(tmp_path, stub_gateway: StubGateway):
+    from hoststack.gateway import Gateway
+    from hoststack.procs import free_port
+
+    gateway = Gateway(
+        tmp_path,
+        listen=f"127.0.0.1:{free_port()}",
+        auth_upstream=stub_gateway.auth.address,
+        resource_upstream=f"127.0.0.1:{free_port()}",  # nothing listens there
+        env={},
+    )
+    gateway.start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=10.0) as client:
+            body = assert_problem(client.get("/items/"), 502)
+            assert "unavailable" in body["detail"]
+            assert_problem(client.get("/resource/health"), 502)
+            assert client.get("/users/me").status_code == 200  # the other service is unaffected
+    finally:
+        gateway.stop()
