@@ -3,6 +3,8 @@ one shared MetaData. `alembic check` compares these with the database."""
 
 import auth_service.tokens.models
 import auth_service.users.models  # noqa: F401
+import resource_service.bookmarks.models
+import resource_service.items.models  # noqa: F401
 from servicekit.db import metadata
 
 __all__ = ["metadata"]

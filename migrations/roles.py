@@ -20,7 +20,18 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
         "alembic_version": "SELECT",
     },
     RESOURCE_ROLE: {
+        "items": "SELECT, INSERT, UPDATE, DELETE",
+        "bookmarks": "SELECT, INSERT, UPDATE, DELETE",
         "alembic_version": "SELECT",
+    },
+}
+
+# Column privileges, for a role that may see that a row exists but nothing
+# else in it: the resource service checks that a token's account still exists
+# (only when a lookup came back empty) without any access to password hashes.
+COLUMN_GRANTS: dict[str, dict[str, str]] = {
+    RESOURCE_ROLE: {
+        "users": "SELECT (id)",
     },
 }
 
@@ -44,5 +55,7 @@ def apply_grants(connection: Connection) -> None:
         connection.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {role}'))
         connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
         connection.execute(text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"))
-        for table, privileges in tables.items():
+        # REVOKE ALL ON a table also revokes its column privileges: re-grant both.
+        grants = {**tables, **COLUMN_GRANTS.get(role, {})}
+        for table, privileges in grants.items():
             connection.execute(text(f"GRANT {privileges} ON {table} TO {role}"))

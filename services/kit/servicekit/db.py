@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import URL, MetaData
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -30,6 +31,23 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 class Base(DeclarativeBase):
     metadata = metadata
+
+
+# SQLSTATEs that domain code maps to typed errors.
+FOREIGN_KEY_VIOLATION = "23503"
+UNIQUE_VIOLATION = "23505"
+
+
+def sqlstate(exc: DBAPIError) -> str | None:
+    """The PostgreSQL error code behind a driver error (asyncpg exposes it as
+    `sqlstate` on the DBAPI exception SQLAlchemy wraps)."""
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def violated_constraint(exc: DBAPIError) -> str | None:
+    """The name of the constraint an IntegrityError reports, if any."""
+    driver_error = getattr(exc.orig, "driver_exception", None) or getattr(exc.orig, "__cause__", None)
+    return getattr(driver_error, "constraint_name", None)
 
 
 def database_url(settings: ServiceSettings) -> URL:

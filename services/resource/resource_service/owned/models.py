@@ -1,0 +1,36 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, ForeignKey, MetaData, Table, Uuid, func
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+# The users table belongs to the auth service, whose models this process never
+# imports. The resource service needs to know only its key: declared here, on
+# a MetaData of its own (so it never clashes with the auth model where both
+# are loaded, as in the migrations), and referenced by Column object rather
+# than by the name "users.id", which SQLAlchemy could not resolve at flush
+# time in a process where `users` is not mapped (NoReferencedTableError).
+# The resource role may SELECT only this column (see migrations/roles.py).
+users = Table("users", MetaData(), Column("id", Uuid, primary_key=True))
+
+
+class OwnedMixin:
+    """A row one user owns. Deleting the user deletes the row (the foreign key
+    cascades in the database), and `version` counts the row's updates: it
+    backs the ETag and makes every UPDATE/DELETE check it was not overtaken."""
+
+    # sort_order: the key columns first in the table, the bookkeeping last.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4, sort_order=-1)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(users.c.id, ondelete="CASCADE"), sort_order=-1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), sort_order=1)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), sort_order=1
+    )
+    version: Mapped[int] = mapped_column(default=1, sort_order=1)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # eager_defaults: UPDATE ... RETURNING updated_at, so a response never
+        # triggers a lazy load (which async sessions cannot do).
+        return {"version_id_col": cls.version, "eager_defaults": True}

@@ -1,0 +1,138 @@
+"""Every query on owned rows. Each query is scoped to the owner: a row of
+another user is indistinguishable from a row that does not exist."""
+
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.exc import StaleDataError
+
+from resource_service.owned.models import OwnedMixin, users
+from resource_service.owned.schemas import ListQuery
+from servicekit.db import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlstate, violated_constraint
+from servicekit.errors import PreconditionFailed, Unauthorized
+
+Row = TypeVar("Row", bound=OwnedMixin)
+
+
+class AccountGone(Unauthorized):
+    default_detail = "The account no longer exists."
+
+
+class DuplicateKey(Exception):
+    """A unique constraint refused a write; the domain says what that means."""
+
+    def __init__(self, constraint: str | None) -> None:
+        super().__init__(constraint)
+        self.constraint = constraint
+
+
+def _contains(text: str) -> str:
+    """An ILIKE pattern matching `text` literally anywhere."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class OwnedRepository(Generic[Row]):
+    model: ClassVar[type[Any]]
+    noun: ClassVar[str]
+    # Columns `q` searches (ILIKE within the owner's rows, which the owner
+    # index narrows to first).
+    search_columns: ClassVar[Sequence[InstrumentedAttribute[Any]]] = ()
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def filters(self, query: ListQuery) -> list[ColumnElement[bool]]:
+        """The kind's own filters; the owner and `q` are applied for every kind."""
+        return []
+
+    def _where(self, owner_id: uuid.UUID, query: ListQuery) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = [self.model.owner_id == owner_id]
+        if query.q is not None:
+            pattern = _contains(query.q)
+            clauses.append(or_(*(column.ilike(pattern, escape="\\") for column in self.search_columns)))
+        return clauses + self.filters(query)
+
+    def _order_by(self, sort: str) -> list[ColumnElement[Any]]:
+        # The id breaks ties in the same direction, so pages never overlap or
+        # skip rows, and every (owner_id, <column>, id) index serves the order
+        # forwards or backwards.
+        name, descending = sort.removeprefix("-"), sort.startswith("-")
+        columns = [getattr(self.model, name), self.model.id]
+        return [column.desc() if descending else column.asc() for column in columns]
+
+    def page_statement(self, owner_id: uuid.UUID, query: ListQuery) -> Select[Any]:
+        return (
+            select(self.model)
+            .where(*self._where(owner_id, query))
+            .order_by(*self._order_by(query.sort))
+            .limit(query.limit)
+            .offset(query.offset)
+        )
+
+    def count_statement(self, owner_id: uuid.UUID, query: ListQuery) -> Select[Any]:
+        return select(func.count()).select_from(self.model).where(*self._where(owner_id, query))
+
+    async def page(self, owner_id: uuid.UUID, query: ListQuery) -> tuple[Sequence[Row], int]:
+        """One page of the owner's rows and how many match in all."""
+        rows = (await self.session.scalars(self.page_statement(owner_id, query))).all()
+        if 0 < len(rows) < query.limit or (not rows and query.offset == 0):
+            # A short page is the last one: the total needs no second query.
+            return rows, query.offset + len(rows)
+        return rows, await self.session.scalar(self.count_statement(owner_id, query)) or 0
+
+    async def get(self, owner_id: uuid.UUID, row_id: uuid.UUID, *, for_update: bool = False) -> Row | None:
+        statement = select(self.model).where(self.model.id == row_id, self.model.owner_id == owner_id)
+        if for_update:
+            # Serialises concurrent writers, so an If-Match check stays true
+            # until this transaction's UPDATE or DELETE.
+            statement = statement.with_for_update()
+        return await self.session.scalar(statement)
+
+    async def owner_exists(self, owner_id: uuid.UUID) -> bool:
+        """Whether the account still exists: asked only when a lookup found
+        nothing, never on the happy path."""
+        # Only `users.id`: the one column the resource role may read.
+        return await self.session.scalar(select(users.c.id).where(users.c.id == owner_id)) is not None
+
+    async def add(self, row: Row) -> Row:
+        async with self._writing():
+            self.session.add(row)
+        return row
+
+    async def update(self, row: Row, changes: Mapping[str, Any]) -> Row:
+        async with self._writing():
+            for name, value in changes.items():
+                setattr(row, name, value)
+        return row
+
+    async def delete(self, row: Row) -> None:
+        async with self._writing():
+            await self.session.delete(row)
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """Flush the changes made inside in a savepoint, and translate what
+        the database refuses: the transaction stays usable afterwards (a
+        domain may still look up the row it collided with)."""
+        try:
+            async with self.session.begin_nested():
+                yield
+        except IntegrityError as exc:
+            code = sqlstate(exc)
+            if code == FOREIGN_KEY_VIOLATION:
+                # The only foreign key is the owner: the account was deleted
+                # while its access token is still valid.
+                raise AccountGone() from None
+            if code == UNIQUE_VIOLATION:
+                raise DuplicateKey(violated_constraint(exc)) from None
+            raise
+        except StaleDataError:
+            # The row changed or vanished between our read and our write.
+            raise PreconditionFailed() from None

@@ -1,0 +1,53 @@
+"""The operations every kind of owned row supports. Domains wrap them where
+they add meaning (a bookmark's duplicate URL)."""
+
+import uuid
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from resource_service.owned.models import OwnedMixin
+from resource_service.owned.repository import AccountGone, OwnedRepository, Row
+from resource_service.owned.schemas import ListQuery
+from servicekit.errors import NotFound
+from servicekit.etags import check_if_match, make_etag
+
+
+def etag(row: OwnedMixin) -> str:
+    return make_etag(row.id, row.version)
+
+
+async def create(repository: OwnedRepository[Row], row: Row) -> Row:
+    return await repository.add(row)
+
+
+async def list_page(
+    repository: OwnedRepository[Row], owner_id: uuid.UUID, query: ListQuery
+) -> tuple[Sequence[Row], int]:
+    rows, total = await repository.page(owner_id, query)
+    if total == 0 and not await repository.owner_exists(owner_id):
+        raise AccountGone()
+    return rows, total
+
+
+async def get(
+    repository: OwnedRepository[Row], owner_id: uuid.UUID, row_id: uuid.UUID, *, for_update: bool = False
+) -> Row:
+    """The owner's row, or 404 (also for another user's row); 401 when the
+    owner's account is gone."""
+    row = await repository.get(owner_id, row_id, for_update=for_update)
+    if row is None:
+        if not await repository.owner_exists(owner_id):
+            raise AccountGone()
+        raise NotFound(f"No {repository.noun} with this id.")
+    return row
+
+
+async def update(repository: OwnedRepository[Row], row: Row, patch: BaseModel, if_match: str | None) -> Row:
+    check_if_match(if_match, etag(row))
+    return await repository.update(row, patch.model_dump(exclude_unset=True))
+
+
+async def delete(repository: OwnedRepository[Row], row: Row, if_match: str | None) -> None:
+    check_if_match(if_match, etag(row))
+    await repository.delete(row)

@@ -1,0 +1,252 @@
+import uuid
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from tests.resource.conftest import Account, create
+
+
+async def test_create_item_returns_201_location_and_etag(client: httpx.AsyncClient, account: Account) -> None:
+    response = await client.post(
+        "/items/", json={"title": "  Lamp ", "description": "bright", "price": "12.5"}, headers=account.headers
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert set(body) == {"id", "owner_id", "title", "description", "price", "is_available", "created_at", "updated_at"}
+    assert body["title"] == "Lamp"
+    assert body["price"] == "12.50"
+    assert body["is_available"] is True
+    assert body["owner_id"] == account.id
+    assert response.headers["location"] == f"http://testserver/items/{body['id']}"
+    assert response.headers["etag"].startswith('"')
+
+    fetched = await client.get(response.headers["location"], headers=account.headers)
+    assert fetched.status_code == 200
+    assert fetched.json() == body
+    assert fetched.headers["etag"] == response.headers["etag"]
+
+
+async def test_collection_answers_with_and_without_slash(client: httpx.AsyncClient, account: Account) -> None:
+    created = await client.post("/items", json={"title": "no slash"}, headers=account.headers)
+    assert created.status_code == 201
+    listed = await client.get("/items", headers=account.headers)
+    assert listed.status_code == 200
+    assert [row["id"] for row in listed.json()] == [created.json()["id"]]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("12.5", "12.50"),
+        (12.5, "12.50"),
+        ("0.01", "0.01"),
+        (3, "3.00"),
+        ("1e3", "1000.00"),
+        ("9999999999.99", "9999999999.99"),
+        ("12.500", "12.50"),
+        (None, None),
+    ],
+)
+async def test_price_is_exact_and_always_two_places(
+    client: httpx.AsyncClient, account: Account, sent: object, stored: str | None
+) -> None:
+    body = await create(client, account, "/items/", {"title": "priced", "price": sent})
+    assert body["price"] == stored
+    fetched = await client.get(f"/items/{body['id']}", headers=account.headers)
+    assert fetched.json()["price"] == stored
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"title": ""},
+        {"title": "   "},
+        {"title": "x" * 201},
+        {"title": None},
+        {"title": 5},
+        {"title": "ok", "description": "x" * 2001},
+        {"title": "ok", "price": 0},
+        {"title": "ok", "price": "-1.00"},
+        {"title": "ok", "price": "1.001"},
+        {"title": "ok", "price": "10000000000.00"},
+        {"title": "ok", "price": "1e400"},
+        {"title": "ok", "price": "NaN"},
+        {"title": "ok", "price": "Infinity"},
+        {"title": "ok", "price": "twelve"},
+        {"title": "ok", "is_available": "perhaps"},
+        {"title": "ok", "id": str(uuid.uuid4())},
+        {"title": "ok", "owner_id": str(uuid.uuid4())},
+        {"title": "ok", "created_at": "2020-01-01T00:00:00Z"},
+        {"title": "nul\x00byte"},
+        {"title": "ok", "description": "nul\x00byte"},
+    ],
+)
+async def test_invalid_items_are_422(client: httpx.AsyncClient, account: Account, body: dict) -> None:
+    response = await client.post("/items/", json=body, headers=account.headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"]
+
+
+async def test_lone_surrogate_is_422(client: httpx.AsyncClient, account: Account) -> None:
+    # Valid JSON, but not encodable text: must never reach the database.
+    raw = b'{"title": "bad \\ud800 text"}'
+    response = await client.post(
+        "/items/", content=raw, headers={**account.headers, "content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+async def test_title_bounds_are_inclusive(client: httpx.AsyncClient, account: Account) -> None:
+    body = await create(client, account, "/items/", {"title": "x" * 200, "description": "d" * 2000})
+    assert len(body["title"]) == 200
+    assert len(body["description"]) == 2000
+
+
+async def test_patch_is_partial(client: httpx.AsyncClient, account: Account) -> None:
+    item = await create(client, account, "/items/", {"title": "before", "description": "keep", "price": "5"})
+    response = await client.patch(f"/items/{item['id']}", json={"title": "after"}, headers=account.headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["title"], body["description"], body["price"]) == ("after", "keep", "5.00")
+    assert body["updated_at"] >= item["updated_at"]
+    assert body["created_at"] == item["created_at"]
+
+
+async def test_patch_can_clear_optional_fields(client: httpx.AsyncClient, account: Account) -> None:
+    item = await create(client, account, "/items/", {"title": "t", "description": "d", "price": "5"})
+    response = await client.patch(
+        f"/items/{item['id']}",
+        json={"description": None, "price": None, "is_available": False},
+        headers=account.headers,
+    )
+    assert response.status_code == 200
+    assert (response.json()["description"], response.json()["price"], response.json()["is_available"]) == (
+        None,
+        None,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"title": None},
+        {"is_available": None},
+        {"title": ""},
+        {"price": "0"},
+        {"id": str(uuid.uuid4())},
+        {"owner_id": str(uuid.uuid4())},
+        {"unknown": 1},
+    ],
+)
+async def test_invalid_patches_are_422(client: httpx.AsyncClient, account: Account, patch: dict) -> None:
+    item = await create(client, account, "/items/", {"title": "t"})
+    response = await client.patch(f"/items/{item['id']}", json=patch, headers=account.headers)
+    assert response.status_code == 422, response.text
+    unchanged = await client.get(f"/items/{item['id']}", headers=account.headers)
+    assert unchanged.json() == item
+
+
+async def test_delete_item(client: httpx.AsyncClient, account: Account) -> None:
+    item = await create(client, account, "/items/", {"title": "t"})
+    response = await client.delete(f"/items/{item['id']}", headers=account.headers)
+    assert response.status_code == 204
+    assert response.content == b""
+    assert (await client.get(f"/items/{item['id']}", headers=account.headers)).status_code == 404
+    assert (await client.delete(f"/items/{item['id']}", headers=account.headers)).status_code == 404
+
+
+async def _ids(client: httpx.AsyncClient, account: Account, **params: object) -> list[str]:
+    response = await client.get("/items/", params=params, headers=account.headers)
+    assert response.status_code == 200, response.text
+    return [row["id"] for row in response.json()]
+
+
+async def test_filters(client: httpx.AsyncClient, account: Account) -> None:
+    cheap = await create(client, account, "/items/", {"title": "Cheap Mug", "price": "2.50"})
+    dear = await create(client, account, "/items/", {"title": "Lamp", "description": "a DEAR mug", "price": "99"})
+    gone = await create(client, account, "/items/", {"title": "Chair", "price": "40", "is_available": False})
+    free = await create(client, account, "/items/", {"title": "Leaflet"})
+
+    assert set(await _ids(client, account, q="mug")) == {cheap["id"], dear["id"]}
+    assert await _ids(client, account, q="DEAR") == [dear["id"]]
+    assert set(await _ids(client, account, is_available="true")) == {cheap["id"], dear["id"], free["id"]}
+    assert await _ids(client, account, is_available="false") == [gone["id"]]
+    assert set(await _ids(client, account, min_price="40")) == {dear["id"], gone["id"]}
+    assert set(await _ids(client, account, max_price="40.00")) == {cheap["id"], gone["id"]}
+    assert await _ids(client, account, min_price="3", max_price="50", is_available="false") == [gone["id"]]
+    assert await _ids(client, account, min_price="100") == []
+
+
+async def test_search_treats_wildcards_literally(client: httpx.AsyncClient, account: Account) -> None:
+    percent = await create(client, account, "/items/", {"title": "100% cotton"})
+    underscore = await create(client, account, "/items/", {"title": "snake_case"})
+    backslash = await create(client, account, "/items/", {"title": "back\\slash"})
+    await create(client, account, "/items/", {"title": "100 percent wool"})
+    await create(client, account, "/items/", {"title": "snakeXcase"})
+
+    assert await _ids(client, account, q="0%") == [percent["id"]]
+    assert await _ids(client, account, q="e_c") == [underscore["id"]]
+    assert await _ids(client, account, q="k\\s") == [backslash["id"]]
+    assert await _ids(client, account, q="%") == [percent["id"]]
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("-created_at", ["c", "b", "a"]),
+        ("created_at", ["a", "b", "c"]),
+        ("title", ["a", "b", "c"]),
+        ("-title", ["c", "b", "a"]),
+        ("price", ["b", "c", "a"]),
+        ("-price", ["a", "c", "b"]),
+    ],
+)
+async def test_sorts(client: httpx.AsyncClient, account: Account, sort: str, expected: list[str]) -> None:
+    by_title = {}
+    for title, price in (("a", "30"), ("b", "10"), ("c", "20")):
+        by_title[(await create(client, account, "/items/", {"title": title, "price": price}))["id"]] = title
+    response = await client.get("/items/", params={"sort": sort}, headers=account.headers)
+    assert [by_title[row["id"]] for row in response.json()] == expected
+
+
+async def test_default_order_is_newest_first_with_id_tie_break(client: httpx.AsyncClient, account: Account) -> None:
+    ids = [(await create(client, account, "/items/", {"title": str(n)}))["id"] for n in range(5)]
+    listed = await _ids(client, account)
+    assert listed == list(reversed(ids))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sort": "owner_id"},
+        {"sort": "-password_hash"},
+        {"sort": "title;drop"},
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "x"},
+        {"offset": -1},
+        {"offset": 2**31},
+        {"offset": 10**30},
+        {"is_available": "maybe"},
+        {"min_price": "-1"},
+        {"min_price": "abc"},
+        {"max_price": "1e999"},
+        {"q": ""},
+        {"q": "x" * 201},
+        {"q": "nul\x00"},
+    ],
+)
+async def test_invalid_list_parameters_are_422(client: httpx.AsyncClient, account: Account, params: dict) -> None:
+    response = await client.get("/items/", params=params, headers=account.headers)
+    assert response.status_code == 422, response.text
+
+
+async def test_price_bounds_and_total_in_decimal(client: httpx.AsyncClient, account: Account) -> None:
+    item = await create(client, account, "/items/", {"title": "penny", "price": "0.01"})
+    assert Decimal(item["price"]) == Decimal("0.01")
+    assert await _ids(client, account, min_price="0.01", max_price="0.01") == [item["id"]]
+    assert await _ids(client, account, min_price="0.02") == []
