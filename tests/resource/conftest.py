@@ -24,12 +24,12 @@ JWKS_URL = "http://auth.internal/.well-known/jwks.json"
 
 
 def make_resource_settings(database: Database, **overrides: object) -> ResourceSettings:
-    return ResourceSettings(
-        environment="test",
-        jwks_url=JWKS_URL,
+    kwargs = {
+        "environment": "test",
+        "jwks_url": JWKS_URL,
         **database.settings_kwargs(RESOURCE_ROLE, RESOURCE_DB_PASSWORD),
-        **overrides,
-    )
+    }
+    return ResourceSettings(**{**kwargs, **overrides})
 
 
 def jwks_from(app: FastAPI, **options: float) -> RemoteJWKS:
@@ -76,7 +76,7 @@ class Kind:
 ITEMS = Kind("/items/", lambda: {"title": f"item {uuid.uuid4().hex[:8]}", "price": "9.99"}, {"title": "renamed"})
 BOOKMARKS = Kind(
     "/bookmarks/",
-    lambda: {"url": f"https://example.com/{uuid.uuid4().hex}", "title": "a page", "tags": ["x"]},
+    lambda: {"url": f"https://example.com/{uuid.uuid4().hex}", "title": f"page {uuid.uuid4().hex[:8]}", "tags": ["x"]},
     {"title": "renamed"},
 )
 KINDS = [ITEMS, BOOKMARKS]

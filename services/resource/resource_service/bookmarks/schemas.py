@@ -1,31 +1,50 @@
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, HttpUrl, StringConstraints, UrlConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, HttpUrl, StringConstraints, TypeAdapter, ValidationError
 
-from resource_service.owned.schemas import CreateSchema, Description, ListQuery, RowRead, Title, UpdateSchema, not_null
+from resource_service.owned.schemas import (
+    CreateSchema,
+    Description,
+    ListQuery,
+    RowRead,
+    Storable,
+    Title,
+    UpdateSchema,
+    not_null,
+)
 
 MAX_URL_LENGTH = 2048
+_HTTP_URL = TypeAdapter(HttpUrl)
 
 
-def _normalise(url: HttpUrl) -> str:
-    # The URL parser has already lower-cased the scheme and host (IDNs as
-    # punycode), dropped a default port and resolved dot segments; the
-    # fragment goes too: it names a place in a page, not another page.
+def _normalise_url(value: str) -> str:
+    # The URL parser lower-cases the scheme and host (IDNs become punycode),
+    # drops a default port and resolves dot segments; the fragment goes too:
+    # it names a place in a page, not another page.
+    try:
+        url = _HTTP_URL.validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
     text = str(url).partition("#")[0]
     if len(text) > MAX_URL_LENGTH:
         raise ValueError(f"must be at most {MAX_URL_LENGTH} characters once normalised")
     return text
 
 
-# Validated as an http(s) URL, stored and returned as its normalised string.
+def _lower_stripped(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
 Url = Annotated[
-    HttpUrl,
-    UrlConstraints(max_length=MAX_URL_LENGTH, allowed_schemes=["http", "https"]),
-    AfterValidator(_normalise),
-    Field(examples=["https://example.com/a/page"]),
+    str,
+    StringConstraints(max_length=MAX_URL_LENGTH),
+    Storable,
+    AfterValidator(_normalise_url),
+    Field(json_schema_extra={"format": "uri"}, examples=["https://example.com/a/page"]),
 ]
+# Lower-cased before the pattern applies: "Python" is the tag "python".
 Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")
+    str, BeforeValidator(_lower_stripped), StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z0-9-]+$")
 ]
 
 

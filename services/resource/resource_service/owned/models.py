@@ -22,12 +22,18 @@ class OwnedMixin:
 
     # sort_order: the key columns first in the table, the bookkeeping last.
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4, sort_order=-1)
-    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(users.c.id, ondelete="CASCADE"), sort_order=-1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), sort_order=1)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), sort_order=1
     )
     version: Mapped[int] = mapped_column(default=1, sort_order=1)
+
+    @declared_attr
+    def owner_id(cls) -> Mapped[uuid.UUID]:
+        # declared_attr, not a plain mixin column: declarative copies mixin
+        # columns, and the copy of a ForeignKey names its target by string
+        # ("users.id") again, which brings the NoReferencedTableError back.
+        return mapped_column(Uuid, ForeignKey(users.c.id, ondelete="CASCADE"), sort_order=-1)
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:

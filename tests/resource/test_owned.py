@@ -1,0 +1,262 @@
+"""The contract every kind of owned row keeps (items and bookmarks alike):
+isolation between users, ETags and If-Match, pagination, deleted accounts,
+and no input that can produce a 500."""
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import Database
+from tests.resource.conftest import Account, Kind, create, register_and_login
+
+
+async def test_other_users_rows_are_404_on_every_route(
+    client: httpx.AsyncClient, kind: Kind, account: Account, other: Account
+) -> None:
+    mine = await create(client, account, kind.path, kind.new())
+    row_url = f"{kind.path}{mine['id']}"
+
+    assert (await client.get(row_url, headers=other.headers)).status_code == 404
+    assert (await client.patch(row_url, json=kind.change, headers=other.headers)).status_code == 404
+    assert (await client.delete(row_url, headers=other.headers)).status_code == 404
+    # 404 even with a matching If-Match: nothing about the row leaks.
+    etag = (await client.get(row_url, headers=account.headers)).headers["etag"]
+    assert (await client.delete(row_url, headers={**other.headers, "If-Match": etag})).status_code == 404
+
+    listed = await client.get(kind.path, headers=other.headers)
+    assert listed.status_code == 200
+    assert listed.json() == []
+    assert listed.headers["x-total-count"] == "0"
+
+    untouched = await client.get(row_url, headers=account.headers)
+    assert untouched.json() == mine
+
+
+async def test_list_shows_only_own_rows(
+    client: httpx.AsyncClient, kind: Kind, account: Account, other: Account
+) -> None:
+    mine = [await create(client, account, kind.path, kind.new()) for _ in range(3)]
+    await create(client, other, kind.path, kind.new())
+    listed = await client.get(kind.path, headers=account.headers)
+    assert sorted(row["id"] for row in listed.json()) == sorted(row["id"] for row in mine)
+    assert listed.headers["x-total-count"] == "3"
+
+
+async def test_unknown_and_malformed_ids(client: httpx.AsyncClient, kind: Kind, account: Account) -> None:
+    unknown = f"{kind.path}{uuid.uuid4()}"
+    assert (await client.get(unknown, headers=account.headers)).status_code == 404
+    assert (await client.patch(unknown, json=kind.change, headers=account.headers)).status_code == 404
+    assert (await client.delete(unknown, headers=account.headers)).status_code == 404
+    for junk in ("not-a-uuid", "1", "%00", "' OR 1=1 --", "0" * 300):
+        for method in ("GET", "PATCH", "DELETE"):
+            response = await client.request(method, f"{kind.path}{junk}", json=kind.change, headers=account.headers)
+            assert response.status_code == 422, (method, junk, response.text)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
+async def test_every_route_needs_a_token(client: httpx.AsyncClient, kind: Kind, method: str) -> None:
+    path = kind.path if method in ("GET", "POST") else f"{kind.path}{uuid.uuid4()}"
+    for headers in ({}, {"Authorization": "Bearer junk"}, {"Authorization": "Basic dXNlcjpwdw=="}):
+        response = await client.request(method, path, json=kind.new(), headers=headers)
+        assert response.status_code == 401, (headers, response.text)
+        assert response.headers["www-authenticate"] == "Bearer"
+    single = await client.get(f"{kind.path}{uuid.uuid4()}")
+    assert single.status_code == 401
+
+
+async def test_collection_answers_with_and_without_slash(
+    client: httpx.AsyncClient, kind: Kind, account: Account
+) -> None:
+    bare = kind.path.rstrip("/")
+    created = await client.post(bare, json=kind.new(), headers=account.headers)
+    assert created.status_code == 201
+    for path in (bare, kind.path):
+        listed = await client.get(path, headers=account.headers)
+        assert listed.status_code == 200
+        assert [row["id"] for row in listed.json()] == [created.json()["id"]]
+
+
+async def test_etag_changes_with_each_update(client: httpx.AsyncClient, kind: Kind, account: Account) -> None:
+    row = await create(client, account, kind.path, kind.new())
+    url = f"{kind.path}{row['id']}"
+    first = (await client.get(url, headers=account.headers)).headers["etag"]
+    assert (await client.get(url, headers=account.headers)).headers["etag"] == first
+
+    patched = await client.patch(url, json=kind.change, headers={**account.headers, "If-Match": first})
+    assert patched.status_code == 200
+    second = patched.headers["etag"]
+    assert second != first
+    assert (await client.get(url, headers=account.headers)).headers["etag"] == second
+
+    # An empty PATCH changes nothing, so neither does the ETag.
+    unchanged = await client.patch(url, json={}, headers=account.headers)
+    assert unchanged.headers["etag"] == second
+
+
+async def test_stale_if_match_is_412_and_changes_nothing(
+    client: httpx.AsyncClient, kind: Kind, account: Account
+) -> None:
+    row = await create(client, account, kind.path, kind.new())
+    url = f"{kind.path}{row['id']}"
+    stale = (await client.get(url, headers=account.headers)).headers["etag"]
+    assert (await client.patch(url, json=kind.change, headers=account.headers)).status_code == 200
+
+    refused = await client.patch(url, json={"title": "lost update"}, headers={**account.headers, "If-Match": stale})
+    assert refused.status_code == 412
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert (await client.delete(url, headers={**account.headers, "If-Match": stale})).status_code == 412
+    current = await client.get(url, headers=account.headers)
+    assert current.json()["title"] == kind.change["title"]
+
+
+@pytest.mark.parametrize(
+    ("header", "matches"),
+    [
+        ("*", True),
+        ("{etag}", True),
+        ('"nope", {etag}', True),
+        ("W/{etag}", False),
+        ('"nope"', False),
+        ("garbage", False),
+        ("", False),
+    ],
+)
+async def test_if_match_forms(
+    client: httpx.AsyncClient, kind: Kind, account: Account, header: str, matches: bool
+) -> None:
+    row = await create(client, account, kind.path, kind.new())
+    url = f"{kind.path}{row['id']}"
+    etag = (await client.get(url, headers=account.headers)).headers["etag"]
+    if_match = header.format(etag=etag)
+    patched = await client.patch(url, json=kind.change, headers={**account.headers, "If-Match": if_match})
+    assert patched.status_code == (200 if matches else 412)
+    current_etag = (await client.get(url, headers=account.headers)).headers["etag"]
+    if_match = header.format(etag=current_etag)
+    deleted = await client.delete(url, headers={**account.headers, "If-Match": if_match})
+    assert deleted.status_code == (204 if matches else 412)
+
+
+async def test_concurrent_patches_with_one_etag_one_wins(
+    client: httpx.AsyncClient, kind: Kind, account: Account
+) -> None:
+    row = await create(client, account, kind.path, kind.new())
+    url = f"{kind.path}{row['id']}"
+    etag = (await client.get(url, headers=account.headers)).headers["etag"]
+    headers = {**account.headers, "If-Match": etag}
+    responses = await asyncio.gather(
+        *(client.patch(url, json={"title": f"writer {n}"}, headers=headers) for n in range(4))
+    )
+    assert sorted(response.status_code for response in responses) == [200, 412, 412, 412]
+
+
+async def test_pagination_headers(client: httpx.AsyncClient, kind: Kind, account: Account) -> None:
+    ids = [(await create(client, account, kind.path, kind.new()))["id"] for _ in range(5)]
+    newest_first = list(reversed(ids))
+
+    first = await client.get(kind.path, params={"limit": 2}, headers=account.headers)
+    assert [row["id"] for row in first.json()] == newest_first[:2]
+    assert first.headers["x-total-count"] == "5"
+    next_url = first.links["next"]["url"]
+    assert httpx.URL(next_url).params["offset"] == "2"
+
+    second = await client.get(next_url, headers=account.headers)
+    assert [row["id"] for row in second.json()] == newest_first[2:4]
+    last = await client.get(second.links["next"]["url"], headers=account.headers)
+    assert [row["id"] for row in last.json()] == newest_first[4:]
+    assert last.headers["x-total-count"] == "5"
+    assert "link" not in last.headers
+
+    beyond = await client.get(kind.path, params={"offset": 50}, headers=account.headers)
+    assert beyond.status_code == 200
+    assert beyond.json() == []
+    assert beyond.headers["x-total-count"] == "5"
+    far = await client.get(kind.path, params={"offset": 2**31 - 1, "limit": 100}, headers=account.headers)
+    assert far.status_code == 200
+    assert far.json() == []
+
+    default = await client.get(kind.path, headers=account.headers)
+    assert len(default.json()) == 5
+    assert "link" not in default.headers
+
+
+async def test_next_link_keeps_filters_and_sort(client: httpx.AsyncClient, kind: Kind, account: Account) -> None:
+    for _ in range(3):
+        await create(client, account, kind.path, kind.new())
+    response = await client.get(kind.path, params={"limit": 1, "sort": "title", "q": "e"}, headers=account.headers)
+    params = httpx.URL(response.links["next"]["url"]).params
+    assert (params["limit"], params["offset"], params["sort"], params["q"]) == ("1", "1", "title", "e")
+
+
+async def test_limit_is_capped_at_100(client: httpx.AsyncClient, kind: Kind, account: Account) -> None:
+    assert (await client.get(kind.path, params={"limit": 100}, headers=account.headers)).status_code == 200
+    assert (await client.get(kind.path, params={"limit": 101}, headers=account.headers)).status_code == 422
+
+
+async def test_deleted_users_token_is_4xx_on_every_route(
+    client: httpx.AsyncClient, auth_client: httpx.AsyncClient, kind: Kind, database: Database
+) -> None:
+    account = await register_and_login(auth_client)
+    row = await create(client, account, kind.path, kind.new())
+    assert (await auth_client.delete("/users/me", headers=account.headers)).status_code == 204
+
+    # The rows went with the account (ON DELETE CASCADE) ...
+    table = kind.path.strip("/")
+    remaining = database.cluster.psql(f"SELECT count(*) FROM {table} WHERE owner_id = '{account.id}'", database.name)
+    assert remaining.strip() == "0"
+    # ... and the still-valid token gets a 401 everywhere, never a 500.
+    url = f"{kind.path}{row['id']}"
+    responses = [
+        await client.post(kind.path, json=kind.new(), headers=account.headers),
+        await client.get(kind.path, headers=account.headers),
+        await client.get(kind.path, params={"offset": 40}, headers=account.headers),
+        await client.get(url, headers=account.headers),
+        await client.patch(url, json=kind.change, headers=account.headers),
+        await client.delete(url, headers=account.headers),
+    ]
+    for response in responses:
+        assert response.status_code == 401, (response.request.method, response.request.url, response.text)
+        assert response.json()["detail"] == "The account no longer exists."
+
+
+async def test_writes_are_rate_limited_per_account(
+    client: httpx.AsyncClient,
+    resource_app: FastAPI,
+    kind: Kind,
+    account: Account,
+    other: Account,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resource_app.state.settings, "write_rate_limit", "3/minute")
+    statuses = [(await client.post(kind.path, json=kind.new(), headers=account.headers)).status_code for _ in range(4)]
+    assert statuses == [201, 201, 201, 429]
+    assert (await client.get(kind.path, headers=account.headers)).status_code == 200
+    assert (await client.post(kind.path, json=kind.new(), headers=other.headers)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["q=%ED%A0%80", "q=%00", "q=%FF%FE", "limit=1e2", "offset=1.5", "limit=%00", "sort=", "q=" + "%25" * 200],
+)
+async def test_hostile_query_strings_never_500(
+    client: httpx.AsyncClient, kind: Kind, account: Account, query: str
+) -> None:
+    response = await client.get(f"{kind.path}?{query}", headers=account.headers)
+    assert response.status_code in (200, 422), response.text
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{", b"[]", b"null", b'"text"', b"1e999999", b'{"title": {"$gt": ""}}', b"\xff\xfe", b"{" * 10_000],
+)
+async def test_hostile_bodies_never_500(
+    client: httpx.AsyncClient, kind: Kind, account: Account, content: bytes
+) -> None:
+    headers = {**account.headers, "content-type": "application/json"}
+    created = await client.post(kind.path, content=content, headers=headers)
+    assert created.status_code in (400, 422), created.text
+    row = await create(client, account, kind.path, kind.new())
+    patched = await client.patch(f"{kind.path}{row['id']}", content=content, headers=headers)
+    assert patched.status_code in (400, 422), patched.text

@@ -1,0 +1,97 @@
+"""The service as it is deployed: `resource_service.main:app` under gunicorn
+with the shared config, in a process that never imports the auth service's
+models, so the `users` table is not mapped there."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hoststack.postgres import free_port
+from migrations.roles import RESOURCE_ROLE
+from tests.conftest import RESOURCE_DB_PASSWORD, ROOT, Database
+from tests.resource.conftest import Account, register_and_login
+from tests.resource.test_tokens import public_pem
+
+
+def test_importing_the_service_loads_no_auth_code() -> None:
+    probe = (
+        "import sys, resource_service.main, resource_service.items.models, resource_service.bookmarks.models; "
+        "print(sorted(m for m in sys.modules if m.startswith(('auth_service', 'migrations'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def served(database: Database, signing_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    key_file = tmp_path_factory.mktemp("resource") / "public.pem"
+    key_file.write_bytes(public_pem(signing_key_file))
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("gunicorn") / "stderr.log"
+    log = log_path.open("w")
+    env = {
+        **os.environ,
+        **database.env(RESOURCE_ROLE, RESOURCE_DB_PASSWORD),
+        "ENVIRONMENT": "test",
+        "JWT_PUBLIC_KEY_FILE": str(key_file),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "resource_service.main:app"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+        # Shown by pytest when a test using the server failed.
+        print(log_path.read_text()[-5000:])
+
+
+async def test_served_by_gunicorn(served: str, auth_client: httpx.AsyncClient) -> None:
+    account: Account = await register_and_login(auth_client)
+    async with httpx.AsyncClient(base_url=served, headers=account.headers) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        # A flush with the owner foreign key, where `users` is not mapped.
+        created = await client.post("/items", json={"title": "from gunicorn", "price": "1.50"})
+        assert created.status_code == 201, created.text
+        assert created.headers["location"] == f"{served}/items/{created.json()['id']}"
+        bookmark = await client.post("/bookmarks/", json={"url": "https://example.com/", "title": "t"})
+        assert bookmark.status_code == 201, bookmark.text
+        listed = await client.get("/items/")
+        assert [row["title"] for row in listed.json()] == ["from gunicorn"]
+        docs = await client.get("/resource/openapi.json")
+        assert set(docs.json()["paths"]) == {"/items/", "/items/{id}", "/bookmarks/", "/bookmarks/{id}"}
+        assert (await client.get("/resource/docs")).status_code == 200
+
+        # The deleted-account paths, in the same process.
+        assert (await auth_client.delete("/users/me", headers=account.headers)).status_code == 204
+        gone = await client.post("/items/", json={"title": "orphan"})
+        assert gone.status_code == 401, gone.text
+        assert (await client.get("/bookmarks/")).status_code == 401
