@@ -92,7 +92,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 if piece is not None and not piece.process.running() and name not in warned:
                     warned.add(name)
                     print(f"hoststack: {name} exited; see {piece.process.log_path}", file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C; SIGTERM/SIGHUP arrive as SystemExit
         print("\nhoststack: stopping", file=sys.stderr)
     finally:
         stack.stop()
@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gateway-port",
         type=int,
-        default=int(os.environ.get("GATEWAY_PORT", "8081")),
-        help="the gateway's port on 127.0.0.1 (default: $GATEWAY_PORT or 8081)",
+        default=int(os.environ.get("DEV_GATEWAY_PORT", "8081")),
+        help="the gateway's port on 127.0.0.1 (default: $DEV_GATEWAY_PORT or 8081; 8080 is make up's)",
     )
     parser.add_argument(
         "--environment",

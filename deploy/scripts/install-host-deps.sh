@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure this host can run the stack without Docker (`make dev`, the
 # end-to-end tests): PostgreSQL server binaries (initdb/pg_ctl), nginx,
-# redis-server and openssl. `--bench` also wants wrk (for `make bench`).
+# redis-server, openssl and envsubst (the tests render the gateway template
+# as the nginx image does). `--bench` also wants wrk (for `make bench`).
 #
 # On Debian/Ubuntu as root, whatever is missing is installed with apt-get
 # (one `apt-get update`, `--no-install-recommends`), with distro services
@@ -55,6 +56,7 @@ check() {
     have nginx || { missing_pkgs+=(nginx-core); missing_what+=("nginx"); }
     have redis-server || { missing_pkgs+=(redis-server); missing_what+=("redis-server"); }
     have openssl || { missing_pkgs+=(openssl); missing_what+=("openssl"); }
+    have envsubst || { missing_pkgs+=(gettext-base); missing_what+=("envsubst (gettext-base)"); }
     if [ "$want_bench" = 1 ]; then
         have wrk || { missing_pkgs+=(wrk); missing_what+=("wrk"); }
     fi

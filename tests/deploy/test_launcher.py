@@ -1,0 +1,200 @@
+"""The host launcher (deploy/hoststack): it renders the gateway template
+exactly, and whatever happens to it, nothing it started is left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hoststack.gateway import TEMPLATE, TEMPLATE_VARIABLES, Gateway, render_template
+from hoststack.procs import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+VARIABLES = {"AUTH_UPSTREAM": "auth:8000", "RESOURCE_UPSTREAM": "resource:8000", "GATEWAY_PORT": "8080"}
+
+
+def test_the_template_uses_exactly_the_documented_variables():
+    import re
+
+    used = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", TEMPLATE.read_text()))
+    assert used == set(TEMPLATE_VARIABLES)
+
+
+def test_render_substitutes_only_the_variables_and_keeps_nginx_variables():
+    text = render_template(VARIABLES)
+    assert "${" not in text
+    assert "server auth:8000" in text and "server resource:8000" in text and "listen 8080" in text
+    assert "$remote_addr" in text and "$gw_request_id" in text  # nginx's own variables survive
+
+
+def test_render_refuses_missing_or_unknown_variables(tmp_path: Path):
+    with pytest.raises(ValueError, match="GATEWAY_PORT"):
+        render_template({**VARIABLES, "GATEWAY_PORT": ""})
+    template = tmp_path / "t.template"
+    template.write_text("listen ${GATEWAY_PORT}; root ${SOMETHING_ELSE};")
+    with pytest.raises(ValueError, match="SOMETHING_ELSE"):
+        render_template(VARIABLES, template)
+
+
+def test_envsubst_renders_the_template_like_the_launcher(tmp_path: Path):
+    """The nginx image runs envsubst with the defined variables only (and our
+    NGINX_ENVSUBST_FILTER); the result must equal the launcher's rendering."""
+    names = " ".join(f"${{{name}}}" for name in TEMPLATE_VARIABLES)
+    result = subprocess.run(
+        ["envsubst", names],
+        input=TEMPLATE.read_text(),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ["PATH"], **VARIABLES},
+    )
+    assert result.stdout == render_template(VARIABLES)
+
+
+def test_the_container_nginx_conf_with_the_rendered_template_passes_nginx_t(tmp_path: Path):
+    """deploy/nginx/nginx.conf (mounted over the image's) + the rendered
+    template, with the container's paths moved into a temporary directory."""
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "gateway.conf").write_text(
+        render_template({**VARIABLES, "AUTH_UPSTREAM": "127.0.0.1:1", "RESOURCE_UPSTREAM": "127.0.0.1:2",
+                         "GATEWAY_PORT": f"127.0.0.1:{free_port()}"})
+    )  # fmt: skip
+    main = (DEPLOY / "nginx" / "nginx.conf").read_text()
+    assert "/etc/nginx/conf.d/*.conf" in main and "pid /tmp/nginx.pid;" in main
+    main = main.replace("/etc/nginx/conf.d/", f"{conf_d}/").replace("/tmp/", f"{tmp_path}/")
+    mime = next((p for p in ("/etc/nginx/mime.types", "/usr/local/etc/nginx/mime.types") if Path(p).exists()), None)
+    if mime is None:
+        (tmp_path / "mime.types").write_text("types { application/json json; }\n")
+        mime = str(tmp_path / "mime.types")
+    main = main.replace("/etc/nginx/mime.types", mime).replace("error_log /dev/stderr", f"error_log {tmp_path}/e.log")
+    (tmp_path / "nginx.conf").write_text(main)
+    gateway = Gateway(tmp_path, listen="127.0.0.1:1", auth_upstream="a:1", resource_upstream="b:1", env={})
+    result = subprocess.run(
+        [gateway.nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "e.log")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warn" not in result.stderr, result.stderr
+
+
+# --- process hygiene -----------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _start_launcher(run_dir: Path, gateway_port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(DEPLOY), os.environ.get("PYTHONPATH", "")])}
+    with open(run_dir.parent / f"{run_dir.name}-launcher.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hoststack", "up", "--run-dir", str(run_dir), "--gateway-port", str(gateway_port),
+             "--workers", "1", "--environment", "production"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )  # fmt: skip
+
+
+def _wait_for_gateway(launcher: subprocess.Popen[bytes], run_dir: Path, port: int) -> dict:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert launcher.poll() is None, (run_dir.parent / f"{run_dir.name}-launcher.log").read_text()
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/auth/health", timeout=2).status_code == 200:
+                return json.loads((run_dir / "hoststack.json").read_text())
+        except (httpx.HTTPError, OSError, ValueError):
+            pass
+        time.sleep(0.3)
+    raise AssertionError("the launcher never brought the gateway up")
+
+
+def _everything(state: dict) -> tuple[list[int], list[int]]:
+    pids = [info["pid"] for info in state["processes"].values()]
+    postmaster = Path(state["postgres"]["datadir"]) / "postmaster.pid"
+    pid_lines = postmaster.read_text().splitlines()
+    pids.append(int(pid_lines[0]))
+    ports = [int(pid_lines[3])]
+    for url in state["urls"].values():
+        if url.startswith("http://127.0.0.1:"):
+            ports.append(int(url.split(":")[2].split("/")[0]))
+    return pids, ports
+
+
+def _assert_all_gone(pids: list[int], ports: list[int], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(_alive(pid) for pid in pids) and not any(_port_open(port) for port in ports):
+            return
+        time.sleep(0.2)
+    raise AssertionError(
+        f"left running: pids {[p for p in pids if _alive(p)]}, ports {[p for p in ports if _port_open(p)]}"
+    )
+
+
+def test_sigterm_to_the_launcher_stops_everything(tmp_path: Path):
+    run_dir, port = tmp_path / "run", free_port()
+    launcher = _start_launcher(run_dir, port)
+    try:
+        state = _wait_for_gateway(launcher, run_dir, port)
+        pids, ports = _everything(state)
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(60) == 0
+        _assert_all_gone(pids, ports)
+        assert not Path(state["postgres"]["base_dir"]).exists()
+        assert not (run_dir / "hoststack.json").exists()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+
+
+def test_down_cleans_up_after_a_killed_launcher(tmp_path: Path):
+    run_dir, port = tmp_path / "run", free_port()
+    launcher = _start_launcher(run_dir, port)
+    try:
+        state = _wait_for_gateway(launcher, run_dir, port)
+        pids, ports = _everything(state)
+        launcher.kill()  # SIGKILL: no chance to clean up
+        launcher.wait()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(DEPLOY), os.environ.get("PYTHONPATH", "")])}
+        down = subprocess.run(
+            [sys.executable, "-m", "hoststack", "down", "--run-dir", str(run_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert down.returncode == 0, down.stderr
+        _assert_all_gone(pids, ports)
+        assert not Path(state["postgres"]["base_dir"]).exists()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()

@@ -1,0 +1,239 @@
+"""End to end through the real nginx gateway on the host stack: PostgreSQL,
+Redis, the migration job, both services under gunicorn, nginx - all started
+by deploy/hoststack, the launcher behind `make dev`."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import httpx
+import pytest
+
+from hoststack.stack import Stack
+from tests.gateway.conftest import (
+    GATEWAY_429_DETAIL,
+    PASSWORD,
+    log_entries,
+    register_and_login,
+    send,
+    unique_email,
+    wait_for_log,
+)
+
+pytestmark = pytest.mark.e2e
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+def test_register_token_crud_refresh_logout(gw: httpx.Client):
+    email = unique_email()
+    created = send(gw, "POST", "/auth/register", json={"email": email, "password": PASSWORD, "username": "e2e"})
+    assert created.status_code == 201, created.text
+    user_id = created.json()["id"]
+
+    tokens = send(gw, "POST", "/auth/token", data={"username": email, "password": PASSWORD})
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] > 0
+    auth = {"Authorization": f"Bearer {body['access_token']}"}
+    # /auth/login is the same grant
+    assert send(gw, "POST", "/auth/login", data={"username": email, "password": PASSWORD}).status_code == 200
+
+    me = gw.get("/users/me", headers=auth)
+    assert me.status_code == 200 and me.json()["id"] == user_id and me.json()["email"] == email
+
+    # --- items -----------------------------------------------------------------
+    item = gw.post("/items/", json={"title": "Lamp", "description": "brass", "price": "12.5"}, headers=auth)
+    assert item.status_code == 201, item.text
+    item_id = item.json()["id"]
+    assert item.json()["price"] == "12.50" and item.json()["owner_id"] == user_id
+    assert item.headers["location"].endswith(f"/items/{item_id}")
+    listed = gw.get("/items/", params={"limit": 10}, headers=auth)
+    assert listed.status_code == 200
+    assert [row["id"] for row in listed.json()] == [item_id]
+    fetched = gw.get(f"/items/{item_id}", headers=auth)
+    assert fetched.status_code == 200 and fetched.json()["title"] == "Lamp"
+    patched = gw.patch(f"/items/{item_id}", json={"is_available": False}, headers=auth)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["is_available"] is False and patched.json()["title"] == "Lamp"
+    assert gw.delete(f"/items/{item_id}", headers=auth).status_code == 204
+    assert_problem(gw.get(f"/items/{item_id}", headers=auth), 404)
+
+    # --- bookmarks ------------------------------------------------------------------
+    bookmark = gw.post("/bookmarks/", json={"url": "https://example.com/a", "title": "A", "tags": ["x"]}, headers=auth)
+    assert bookmark.status_code == 201, bookmark.text
+    bookmark_id = bookmark.json()["id"]
+    duplicate = gw.post("/bookmarks/", json={"url": "https://example.com/a", "title": "again"}, headers=auth)
+    assert_problem(duplicate, 409)
+    assert [row["id"] for row in gw.get("/bookmarks/", headers=auth).json()] == [bookmark_id]
+    patched = gw.patch(f"/bookmarks/{bookmark_id}", json={"title": "B"}, headers=auth)
+    assert patched.status_code == 200 and patched.json()["title"] == "B"
+    assert gw.get(f"/bookmarks/{bookmark_id}", headers=auth).json()["url"] == "https://example.com/a"
+    assert gw.delete(f"/bookmarks/{bookmark_id}", headers=auth).status_code == 204
+    assert gw.get("/bookmarks/", headers=auth).json() == []
+
+    # --- refresh, then logout -----------------------------------------------------
+    refreshed = gw.post("/auth/refresh", json={"refresh_token": body["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    rotated = refreshed.json()
+    assert rotated["refresh_token"] != body["refresh_token"]
+    new_auth = {"Authorization": f"Bearer {rotated['access_token']}"}
+    assert gw.get("/items/", headers=new_auth).status_code == 200  # the resource service accepts the new token
+    assert gw.post("/auth/logout", json={"refresh_token": rotated["refresh_token"]}).status_code == 204
+    assert_problem(gw.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]}), 401)
+
+
+def test_another_users_rows_are_404_through_the_gateway(gw: httpx.Client):
+    owner, other = register_and_login(gw), register_and_login(gw)
+    item = gw.post("/items/", json={"title": "mine"}, headers=owner.headers)
+    assert item.status_code == 201
+    assert_problem(gw.get(f"/items/{item.json()['id']}", headers=other.headers), 404)
+    assert gw.get("/items/", headers=other.headers).json() == []
+
+
+def test_no_token_is_a_401_problem(gw: httpx.Client):
+    assert_problem(gw.get("/items/"), 401)
+    assert_problem(gw.get("/users/me"), 401)
+
+
+def test_the_login_zone_answers_429_json_with_retry_after(gw: httpx.Client, stack: Stack):
+    time.sleep(2.5)  # start from an empty bucket (5 r/s, burst 10)
+    form = {"username": unique_email(), "password": "wrong password"}
+    responses = [gw.post("/auth/login", data=form) for _ in range(25)]
+    limited = [response for response in responses if response.status_code == 429]
+    assert len(limited) >= 10, [response.status_code for response in responses]
+    assert all(response.status_code in (401, 429) for response in responses)
+    rejected = limited[-1]
+    body = assert_problem(rejected, 429)
+    assert body["detail"] == GATEWAY_429_DETAIL
+    assert rejected.headers["retry-after"] == "1"
+    # nginx itself answered: no upstream in its access log line
+    (entry,) = wait_for_log(stack.gateway_access_log, lambda e: e.get("request_id") == body["request_id"])
+    assert entry["status"] == 429 and entry["upstream_status"] == ""
+    # the general zone is separate: the rest of the API is unaffected
+    assert gw.get("/auth/health").status_code == 200
+    time.sleep(2.5)  # leave an empty bucket for whoever comes next
+
+
+def test_request_id_round_trip(gw: httpx.Client, stack: Stack):
+    account = register_and_login(gw)
+    request_id = f"e2e-{uuid.uuid4().hex}"
+    response = gw.get("/users/me", headers={**account.headers, "X-Request-ID": request_id})
+    assert response.status_code == 200
+    assert response.headers.get_list("x-request-id") == [request_id]
+
+    (gateway_line,) = wait_for_log(stack.gateway_access_log, lambda e: e.get("request_id") == request_id)
+    assert gateway_line["path"] == "/users/me" and gateway_line["status"] == 200
+    assert gateway_line["upstream_status"] == "200" and gateway_line["upstream_response_time"]
+    service_lines = wait_for_log(
+        stack.services["auth"].log_path, lambda e: e.get("request_id") == request_id and e.get("event") == "request"
+    )
+    assert len(service_lines) == 1 and service_lines[0]["status"] == 200
+
+    # the resource service too, with an id the gateway made up
+    response = gw.post("/items/", json={"title": "traced"}, headers={**account.headers, "X-Request-ID": "bad id!"})
+    assert response.status_code == 201
+    generated = response.headers["x-request-id"]
+    assert generated != "bad id!" and len(generated) == 32
+    assert wait_for_log(stack.gateway_access_log, lambda e: e.get("request_id") == generated)
+    assert wait_for_log(stack.services["resource"].log_path, lambda e: e.get("request_id") == generated)
+
+
+def test_client_ip_comes_from_the_gateway_not_from_the_client(gw: httpx.Client, stack: Stack):
+    request_id = f"e2e-{uuid.uuid4().hex}"
+    gw.get("/auth/health", headers={"X-Request-ID": request_id, "X-Forwarded-For": "6.6.6.6", "X-Real-IP": "6.6.6.6"})
+    (line,) = wait_for_log(
+        stack.services["auth"].log_path, lambda e: e.get("request_id") == request_id and e.get("event") == "request"
+    )
+    assert line["client_ip"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/livez", "/readyz", "/health", "/nope", "/auth/metrics", "/"])
+def test_metrics_and_unknown_paths_are_json_404(gw: httpx.Client, path: str):
+    body = assert_problem(gw.get(path), 404)
+    assert "python_info" not in str(body)
+
+
+def test_metrics_exist_on_the_services_own_ports(stack: Stack):
+    for service in stack.services.values():
+        response = httpx.get(f"{service.url}/metrics", timeout=10)
+        assert response.status_code == 200
+        assert "# TYPE" in response.text
+
+
+def test_health_routes(gw: httpx.Client):
+    assert gw.get("/healthz").json() == {"status": "ok"}
+    for path in ("/auth/health", "/resource/health"):
+        response = gw.get(path)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.json()["status"] == "ok"
+        assert "127.0.0.1" not in response.text and "postgres" not in response.text.lower()
+
+
+def test_body_limit_is_enforced_at_the_gateway(gw: httpx.Client, stack: Stack):
+    account = register_and_login(gw)
+    big = {"title": "x", "description": "y" * (2 * 1024 * 1024)}
+    assert_problem(gw.post("/items/", json=big, headers=account.headers), 413)
+
+
+def test_swagger_ui_and_openapi_through_the_gateway(gw: httpx.Client):
+    for prefix in ("/auth", "/resource"):
+        docs = gw.get(f"{prefix}/docs")
+        assert docs.status_code == 200 and "swagger-ui" in docs.text
+        assert f"{prefix}/openapi.json" in docs.text
+        # the OAuth2 redirect page Swagger UI is configured with is reachable too
+        redirect = re.search(r"oauth2RedirectUrl: window\.location\.origin \+ '([^']+)'", docs.text)
+        assert redirect, "Swagger UI has no oauth2RedirectUrl"
+        assert gw.get(redirect.group(1)).status_code == 200, f"{redirect.group(1)} is not reachable"
+        schema = gw.get(f"{prefix}/openapi.json")
+        assert schema.status_code == 200
+        flows = [s["flows"] for s in schema.json()["components"]["securitySchemes"].values() if s["type"] == "oauth2"]
+        # "Authorize" posts the password form to this URL - through the gateway
+        assert flows and flows[0]["password"]["tokenUrl"] == "/auth/token"
+    paths = gw.get("/resource/openapi.json").json()["paths"]
+    assert "/items/" in paths and "/bookmarks/" in paths
+
+
+def test_resource_outage_is_json_502_and_recovers(gw: httpx.Client, stack: Stack):
+    account = register_and_login(gw)
+    assert gw.get("/items/", headers=account.headers).status_code == 200
+    resource = stack.services["resource"]
+    resource.stop()
+    try:
+        body = assert_problem(gw.get("/items/", headers=account.headers), 502)
+        assert "unavailable" in body["detail"]
+        assert_problem(gw.post("/bookmarks/", json={"url": "https://a.example", "title": "t"}), 502)
+        assert_problem(gw.get("/resource/health"), 502)
+        # the auth service is unaffected
+        assert gw.get("/auth/health").status_code == 200
+        assert gw.get("/users/me", headers=account.headers).status_code == 200
+        login = send(gw, "POST", "/auth/token", data={"username": account.email, "password": PASSWORD})
+        assert login.status_code == 200
+    finally:
+        resource.start()
+    # back, with nothing else restarted (same gateway, same auth process)
+    response = gw.get("/items/", headers=account.headers)
+    assert response.status_code == 200, response.text
+    assert gw.get("/resource/health").json()["status"] == "ok"
+
+
+def test_gateway_access_log_is_json_lines(stack: Stack):
+    entries = log_entries(stack.gateway_access_log)
+    assert entries
+    raw_lines = [line for line in stack.gateway_access_log.read_text().splitlines() if line.strip()]
+    assert len(entries) == len(raw_lines)
+    for entry in entries:
+        assert {"request_id", "status", "request_time", "upstream_response_time", "method", "path"} <= entry.keys()
