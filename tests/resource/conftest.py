@@ -91,3 +91,9 @@ async def create(client: httpx.AsyncClient, account: Account, path: str, body: d
     response = await client.post(path, json=body, headers=account.headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def list_ids(client: httpx.AsyncClient, account: Account, path: str, **params: Any) -> list[str]:
+    response = await client.get(path, params=params, headers=account.headers)
+    assert response.status_code == 200, response.text
+    return [row["id"] for row in response.json()]

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import Database
-from tests.resource.conftest import Account, Kind, create, register_and_login
+from tests.resource.conftest import Account, Kind, create, list_ids, register_and_login
 
 
 async def test_other_users_rows_are_404_on_every_route(
@@ -79,10 +79,15 @@ async def test_collection_answers_with_and_without_slash(
         assert [row["id"] for row in listed.json()] == [created.json()["id"]]
 
 
-async def test_etag_changes_with_each_update(client: httpx.AsyncClient, kind: Kind, account: Account) -> None:
+async def row_and_etag(client: httpx.AsyncClient, account: Account, kind: Kind) -> tuple[str, str]:
+    """A new row's URL and its ETag as GET gives it."""
     row = await create(client, account, kind.path, kind.new())
     url = f"{kind.path}{row['id']}"
-    first = (await client.get(url, headers=account.headers)).headers["etag"]
+    return url, (await client.get(url, headers=account.headers)).headers["etag"]
+
+
+async def test_etag_changes_with_each_update(client: httpx.AsyncClient, kind: Kind, account: Account) -> None:
+    url, first = await row_and_etag(client, account, kind)
     assert (await client.get(url, headers=account.headers)).headers["etag"] == first
 
     patched = await client.patch(url, json=kind.change, headers={**account.headers, "If-Match": first})
@@ -99,9 +104,7 @@ async def test_etag_changes_with_each_update(client: httpx.AsyncClient, kind: Ki
 async def test_stale_if_match_is_412_and_changes_nothing(
     client: httpx.AsyncClient, kind: Kind, account: Account
 ) -> None:
-    row = await create(client, account, kind.path, kind.new())
-    url = f"{kind.path}{row['id']}"
-    stale = (await client.get(url, headers=account.headers)).headers["etag"]
+    url, stale = await row_and_etag(client, account, kind)
     assert (await client.patch(url, json=kind.change, headers=account.headers)).status_code == 200
 
     refused = await client.patch(url, json={"title": "lost update"}, headers={**account.headers, "If-Match": stale})
@@ -127,9 +130,7 @@ async def test_stale_if_match_is_412_and_changes_nothing(
 async def test_if_match_forms(
     client: httpx.AsyncClient, kind: Kind, account: Account, header: str, matches: bool
 ) -> None:
-    row = await create(client, account, kind.path, kind.new())
-    url = f"{kind.path}{row['id']}"
-    etag = (await client.get(url, headers=account.headers)).headers["etag"]
+    url, etag = await row_and_etag(client, account, kind)
     if_match = header.format(etag=etag)
     patched = await client.patch(url, json=kind.change, headers={**account.headers, "If-Match": if_match})
     assert patched.status_code == (200 if matches else 412)
@@ -142,14 +143,60 @@ async def test_if_match_forms(
 async def test_concurrent_patches_with_one_etag_one_wins(
     client: httpx.AsyncClient, kind: Kind, account: Account
 ) -> None:
-    row = await create(client, account, kind.path, kind.new())
-    url = f"{kind.path}{row['id']}"
-    etag = (await client.get(url, headers=account.headers)).headers["etag"]
+    url, etag = await row_and_etag(client, account, kind)
     headers = {**account.headers, "If-Match": etag}
     responses = await asyncio.gather(
         *(client.patch(url, json={"title": f"writer {n}"}, headers=headers) for n in range(4))
     )
     assert sorted(response.status_code for response in responses) == [200, 412, 412, 412]
+
+
+# Three rows per kind, created in this order; each sort lists them by index.
+SORT_ROWS = {
+    "/items/": [{"title": "a", "price": "30"}, {"title": "b", "price": "10"}, {"title": "c", "price": "20"}],
+    "/bookmarks/": [
+        {"title": "3", "url": "https://m.example/"},
+        {"title": "1", "url": "https://z.example/"},
+        {"title": "2", "url": "https://a.example/"},
+    ],
+}
+
+
+# For each sort, the order of those rows as their creation indices.
+SORTS = {
+    "/items/": {
+        "-created_at": "210",
+        "created_at": "012",
+        "title": "012",
+        "-title": "210",
+        "price": "120",
+        "-price": "021",
+    },
+    "/bookmarks/": {
+        "-created_at": "210",
+        "created_at": "012",
+        "title": "120",
+        "-title": "021",
+        "url": "201",
+        "-url": "102",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "sort", "expected"), [(p, s, e) for p, sorts in SORTS.items() for s, e in sorts.items()]
+)
+async def test_sorts(client: httpx.AsyncClient, account: Account, path: str, sort: str, expected: str) -> None:
+    ids = [(await create(client, account, path, body))["id"] for body in SORT_ROWS[path]]
+    assert await list_ids(client, account, path, sort=sort) == [ids[int(n)] for n in expected]
+
+
+@pytest.mark.parametrize(("path", "sort"), [("/items/", "url"), ("/bookmarks/", "price"), ("/items/", "owner_id")])
+async def test_sort_outside_the_kinds_whitelist_is_422(
+    client: httpx.AsyncClient, account: Account, path: str, sort: str
+) -> None:
+    response = await client.get(path, params={"sort": sort}, headers=account.headers)
+    assert response.status_code == 422
 
 
 async def test_pagination_headers(client: httpx.AsyncClient, kind: Kind, account: Account) -> None:

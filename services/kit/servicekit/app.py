@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -59,3 +60,16 @@ def create_service_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app
+
+
+def lazy_app(factory: Callable[[], FastAPI]) -> Callable[[str], Any]:
+    """A module `__getattr__` serving `app` built on first access, so that
+    gunicorn finds `<service>.main:app` while importing the module never
+    reads the environment: `__getattr__ = lazy_app(create_app)`."""
+
+    def __getattr__(name: str) -> Any:
+        if name == "app":
+            return factory()
+        raise AttributeError(name)
+
+    return __getattr__

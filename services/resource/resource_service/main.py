@@ -1,13 +1,12 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from resource_service.bookmarks.endpoints import router as bookmarks_router
 from resource_service.config import ResourceSettings
 from resource_service.items.endpoints import router as items_router
-from servicekit.app import create_service_app
+from servicekit.app import create_service_app, lazy_app
 from servicekit.keys import load_public_keys
 from servicekit.settings import ConfigurationError
 from servicekit.tokens import KeySource, RemoteJWKS, StaticKeys, TokenVerifier
@@ -58,9 +57,5 @@ def create_app(settings: ResourceSettings | None = None, *, key_source: KeySourc
     return app
 
 
-def __getattr__(name: str) -> Any:
-    # `resource_service.main:app` for gunicorn, built on first access so that
-    # importing this module never reads the environment.
-    if name == "app":
-        return create_app()
-    raise AttributeError(name)
+# `resource_service.main:app` for gunicorn.
+__getattr__ = lazy_app(create_app)

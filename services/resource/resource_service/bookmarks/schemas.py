@@ -7,6 +7,7 @@ from resource_service.owned.schemas import (
     Description,
     ListQuery,
     RowRead,
+    RowSchemas,
     Storable,
     Title,
     UpdateSchema,
@@ -87,3 +88,6 @@ class BookmarkQuery(ListQuery):
     sort: Literal["-created_at", "created_at", "title", "-title", "url", "-url"] = Field(
         "-created_at", description="Order: a column, with `-` for descending. Ties are broken by id."
     )
+
+
+SCHEMAS = RowSchemas(read=BookmarkRead, create=BookmarkCreate, update=BookmarkUpdate, query=BookmarkQuery)

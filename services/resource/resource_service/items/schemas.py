@@ -4,7 +4,16 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, PlainSerializer
 
-from resource_service.owned.schemas import CreateSchema, Description, ListQuery, RowRead, Title, UpdateSchema, not_null
+from resource_service.owned.schemas import (
+    CreateSchema,
+    Description,
+    ListQuery,
+    RowRead,
+    RowSchemas,
+    Title,
+    UpdateSchema,
+    not_null,
+)
 
 CENT = Decimal("0.01")
 
@@ -57,3 +66,6 @@ class ItemQuery(ListQuery):
     sort: Literal["-created_at", "created_at", "title", "-title", "price", "-price"] = Field(
         "-created_at", description="Order: a column, with `-` for descending. Ties are broken by id."
     )
+
+
+SCHEMAS = RowSchemas(read=ItemRead, create=ItemCreate, update=ItemUpdate, query=ItemQuery)

@@ -1,11 +1,11 @@
 """The five routes of a collection of owned rows, built once for every kind.
 
-Each domain describes itself with an `OwnedResource` (its schemas, repository,
-how a row is created and changed, its conflicts, a few words for the docs);
-`owned_router` turns that into `POST /`, `GET /`, `GET|PATCH|DELETE /{id}`
-with the same contract for all of them: 201 + `Location`, arrays with
-`X-Total-Count` and `Link`, `ETag` on every row, `If-Match`, 404 for rows
-that are not the caller's.
+Each domain describes itself with an `OwnedResource` (its repository and
+schemas, how a row is created and changed, its conflicts, a few words for
+the docs); `owned_router` turns that into `POST /`, `GET /` and
+`GET|PATCH|DELETE /{id}` with one contract for all of them: 201 + `Location`,
+arrays with `X-Total-Count` and `Link`, an `ETag` on every row, `If-Match`,
+and 404 for rows that are not the caller's.
 """
 
 import uuid
@@ -20,58 +20,75 @@ from resource_service.owned import service
 from resource_service.owned.deps import owned_row, repository_of
 from resource_service.owned.models import OwnedMixin
 from resource_service.owned.repository import OwnedRepository
-from resource_service.owned.schemas import CreateSchema, ListQuery, RowRead, UpdateSchema
+from resource_service.owned.schemas import RowRead, RowSchemas
 from servicekit.errors import AppError, NotFound, PreconditionFailed, TooManyRequests, Unauthorized, error_responses
 from servicekit.etags import IfMatchHeader
 from servicekit.pagination import set_page_headers
 
-Create = Callable[[Any, uuid.UUID, Any], Awaitable[Any]]
-Change = Callable[[Any, Any, Any, str | None], Awaitable[Any]]
+# (repository, owner id, validated body) -> the new row
+NewRow = Callable[[Any, uuid.UUID, Any], Awaitable[Any]]
+# (repository, row, validated patch, If-Match) -> the changed row
+ChangeRow = Callable[[Any, Any, Any, str | None], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
 class OwnedResource:
-    noun: str
-    path: str
     repository: type[OwnedRepository[Any]]
-    read: type[RowRead]
-    create: type[CreateSchema]
-    update: type[UpdateSchema]
-    query: type[ListQuery]
-    # (repository, owner id, validated body) -> the new row
-    new_row: Create
-    # (repository, row, validated patch, If-Match) -> the changed row
-    change_row: Change = service.update
+    schemas: RowSchemas
+    new_row: NewRow
+    change_row: ChangeRow = service.update
     # Errors the domain adds to creating and changing (documented in OpenAPI).
     conflicts: tuple[type[AppError], ...] = ()
-    # Extra paragraphs for the docs, by route: "create", "list", "update".
+    # Extra paragraphs for the docs, by route name: "create", "list", "update".
     notes: Mapping[str, str] = field(default_factory=dict)
 
 
+def _docs(noun: str) -> dict[str, tuple[str, str]]:
+    """(summary, description) of each route, for the API's users."""
+    a_noun = f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+    return {
+        "create": (
+            f"Create {a_noun}",
+            f"Create {a_noun} owned by the caller. Answers 201 with the {noun}, its URL in `Location` and its "
+            "`ETag`. `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.",
+        ),
+        "list": (
+            f"List your {noun}s",
+            f"The caller's {noun}s only, as a JSON array, newest first unless `sort` says otherwise. "
+            '`X-Total-Count` holds how many match in all; `Link` (`rel="next"`) points to the next page while '
+            "there is one.",
+        ),
+        "read": (f"Read {a_noun}", f"One of the caller's {noun}s, with its `ETag`. Someone else's {noun} is a 404."),
+        "update": (
+            f"Change {a_noun}",
+            "Partial update: only the fields sent change; a required field sent as `null` is a 422. Send the "
+            "`ETag` you last saw as `If-Match` to change it only if nobody else has (412 otherwise). Answers "
+            "with the changed row and its new `ETag`.",
+        ),
+        "delete": (f"Delete {a_noun}", f"Delete one of the caller's {noun}s. Honours `If-Match` like PATCH."),
+    }
+
+
 def owned_router(resource: OwnedResource) -> APIRouter:
-    noun, read = resource.noun, resource.read
-    router = APIRouter(prefix=resource.path, tags=[resource.path.strip("/")])
+    noun, (read, create_schema, update_schema, query_schema) = resource.repository.noun, resource.schemas
+    router = APIRouter(prefix=f"/{noun}s", tags=[f"{noun}s"])
     Repository = Annotated[Any, Depends(repository_of(resource.repository))]
     OwnedRow = Annotated[Any, Depends(owned_row(resource.repository))]
     LockedRow = Annotated[Any, Depends(owned_row(resource.repository, for_update=True))]
-
-    def doc(text: str, route: str) -> str:
-        note = resource.notes.get(route)
-        return f"{text}\n\n{note}" if note else text
 
     def one(response: Response, row: OwnedMixin) -> RowRead:
         response.headers["ETag"] = service.etag(row)
         return read.model_validate(row)
 
     async def create(
-        data: resource.create, owner_id: CurrentOwner, repository: Repository, request: Request, response: Response
+        data: create_schema, owner_id: CurrentOwner, repository: Repository, request: Request, response: Response
     ) -> Any:
         row = await resource.new_row(repository, owner_id, data)
         response.headers["Location"] = str(request.url_for(f"read_{noun}", id=str(row.id)))
         return one(response, row)
 
     async def list_rows(
-        query: Annotated[resource.query, Query()],
+        query: Annotated[query_schema, Query()],
         owner_id: CurrentOwner,
         repository: Repository,
         request: Request,
@@ -81,15 +98,11 @@ def owned_router(resource: OwnedResource) -> APIRouter:
         set_page_headers(response, request.url, query, total)
         return [read.model_validate(row) for row in rows]
 
-    async def read_row(row: OwnedRow, response: Response) -> Any:
+    async def read_one(row: OwnedRow, response: Response) -> Any:
         return one(response, row)
 
     async def update(
-        row: LockedRow,
-        patch: resource.update,
-        repository: Repository,
-        response: Response,
-        if_match: IfMatchHeader = None,
+        row: LockedRow, patch: update_schema, repository: Repository, response: Response, if_match: IfMatchHeader = None
     ) -> Any:
         return one(response, await resource.change_row(repository, row, patch, if_match))
 
@@ -97,85 +110,37 @@ def owned_router(resource: OwnedResource) -> APIRouter:
         await service.delete(repository, row, if_match)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    created = error_responses(Unauthorized, TooManyRequests, *resource.conflicts)
-    router.add_api_route(
-        "/",
-        create,
-        methods=["POST"],
-        name=f"create_{noun}",
-        summary=f"Create a {noun}",
-        status_code=status.HTTP_201_CREATED,
-        response_model=read,
-        responses=created,
-        dependencies=[WriteLimit],
-        description=doc(
-            f"Create a {noun} owned by the caller. Answers 201 with the {noun}, its URL in `Location` "
-            "and its `ETag`. `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.",
-            "create",
-        ),
-    )
-    router.add_api_route(
-        "/",
-        list_rows,
-        methods=["GET"],
-        name=f"list_{noun}s",
-        summary=f"List your {noun}s",
-        response_model=list[read],
-        responses=error_responses(Unauthorized),
-        description=doc(
-            f"The caller's {noun}s only, as a JSON array, newest first unless `sort` says otherwise. "
-            '`X-Total-Count` holds how many match in all; `Link` (`rel="next"`) points to the next page '
-            "while there is one.",
-            "list",
-        ),
-    )
-    router.add_api_route(
-        "/{id}",
-        read_row,
-        methods=["GET"],
-        name=f"read_{noun}",
-        summary=f"Read a {noun}",
-        response_model=read,
-        responses=error_responses(Unauthorized, NotFound),
-        description=f"One of the caller's {noun}s, with its `ETag`. Someone else's {noun} is a 404.",
-    )
-    router.add_api_route(
-        "/{id}",
-        update,
-        methods=["PATCH"],
-        name=f"update_{noun}",
-        summary=f"Change a {noun}",
-        response_model=read,
-        dependencies=[WriteLimit],
-        responses=error_responses(Unauthorized, NotFound, PreconditionFailed, TooManyRequests, *resource.conflicts),
-        description=doc(
-            "Partial update: only the fields sent change; a required field sent as `null` is a 422. "
-            "Send the `ETag` you last saw as `If-Match` to change it only if nobody else has (412 otherwise). "
-            "Answers with the changed row and its new `ETag`.",
-            "update",
-        ),
-    )
-    router.add_api_route(
-        "/{id}",
-        delete,
-        methods=["DELETE"],
-        name=f"delete_{noun}",
-        summary=f"Delete a {noun}",
-        status_code=status.HTTP_204_NO_CONTENT,
-        dependencies=[WriteLimit],
-        responses=error_responses(Unauthorized, NotFound, PreconditionFailed, TooManyRequests),
-        description=f"Delete one of the caller's {noun}s. Honours `If-Match` like PATCH.",
-    )
-    # The gateway routes `/items` and `/bookmarks` as well as `/items/...`:
-    # answer the bare collection path too, without a redirect.
-    router.add_api_route(
-        "",
-        create,
-        methods=["POST"],
-        status_code=status.HTTP_201_CREATED,
-        response_model=read,
-        dependencies=[WriteLimit],
-        include_in_schema=False,
-    )
-    router.add_api_route("", list_rows, methods=["GET"], response_model=list[read], include_in_schema=False)
+    docs = _docs(noun)
+
+    def route(
+        name: str, method: str, path: str, endpoint: Callable[..., Any], *errors: type[AppError], **options: Any
+    ) -> None:
+        summary, description = docs[name]
+        if note := resource.notes.get(name):
+            description = f"{description}\n\n{note}"
+        if method != "GET":
+            options["dependencies"] = [WriteLimit]
+            errors += (TooManyRequests,)
+        if method != "DELETE":
+            options["response_model"] = list[read] if endpoint is list_rows else read
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            name=f"{name}_{noun}",
+            summary=summary,
+            description=description,
+            responses=error_responses(Unauthorized, *errors),
+            **options,
+        )
+        if path == "/":
+            # The gateway routes the bare `/items` and `/bookmarks` too: answer
+            # them as well, without a redirect.
+            router.add_api_route("", endpoint, methods=[method], include_in_schema=False, **options)
+
+    route("create", "POST", "/", create, *resource.conflicts, status_code=status.HTTP_201_CREATED)
+    route("list", "GET", "/", list_rows)
+    route("read", "GET", "/{id}", read_one, NotFound)
+    route("update", "PATCH", "/{id}", update, NotFound, PreconditionFailed, *resource.conflicts)
+    route("delete", "DELETE", "/{id}", delete, NotFound, PreconditionFailed, status_code=status.HTTP_204_NO_CONTENT)
     return router
