@@ -72,6 +72,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         web_concurrency=args.workers,
         log_format=args.log_format,
     )
+    # Ctrl-C must work even when started with SIGINT ignored (e.g. `cmd &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack = Stack(config)
     started = time.monotonic()
     try:

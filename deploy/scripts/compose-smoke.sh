@@ -12,11 +12,12 @@
 #   with nothing else restarted.
 #
 # Needs curl and python3 on the host. Exits non-zero on the first failure.
-# Env: BASE_URL (default http://127.0.0.1:${GATEWAY_PORT:-8080}),
+# Usage: deploy/scripts/compose-smoke.sh [BASE_URL]
+# Env: BASE_URL (default http://127.0.0.1:${GATEWAY_PORT:-8080}; the argument wins),
 #      COMPOSE (default: docker compose, else docker-compose)
 set -euo pipefail
 
-BASE_URL=${BASE_URL:-http://127.0.0.1:${GATEWAY_PORT:-8080}}
+BASE_URL=${1:-${BASE_URL:-http://127.0.0.1:${GATEWAY_PORT:-8080}}}
 if [ -z "${COMPOSE:-}" ]; then
     if docker compose version >/dev/null 2>&1; then COMPOSE="docker compose"; else COMPOSE=docker-compose; fi
 fi
