@@ -21,7 +21,15 @@ from resource_service.owned.deps import owned_row, repository_of
 from resource_service.owned.models import OwnedMixin
 from resource_service.owned.repository import OwnedRepository
 from resource_service.owned.schemas import RowRead, RowSchemas
-from servicekit.errors import AppError, NotFound, PreconditionFailed, TooManyRequests, Unauthorized, error_responses
+from servicekit.errors import (
+    AppError,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    error_responses,
+)
 from servicekit.etags import IfMatchHeader
 from servicekit.pagination import set_page_headers
 
@@ -130,7 +138,8 @@ def owned_router(resource: OwnedResource) -> APIRouter:
             name=f"{name}_{noun}",
             summary=summary,
             description=description,
-            responses=error_responses(Unauthorized, *errors),
+            # 503: the auth service's keys could not be fetched yet.
+            responses=error_responses(Unauthorized, ServiceUnavailable, *errors),
             **options,
         )
         if path == "/":
