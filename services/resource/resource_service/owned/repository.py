@@ -79,13 +79,21 @@ class OwnedRepository(Generic[Row]):
     def count_statement(self, owner_id: uuid.UUID, query: ListQuery) -> Select[Any]:
         return select(func.count()).select_from(self.model).where(*self._where(owner_id, query))
 
+    def list_statement(self, owner_id: uuid.UUID, query: ListQuery) -> Select[Any]:
+        """The page and, in its last column, the total: the count is an
+        uncorrelated subquery (one InitPlan), so one round trip answers both."""
+        total = self.count_statement(owner_id, query).scalar_subquery()
+        return self.page_statement(owner_id, query).add_columns(total)
+
     async def page(self, owner_id: uuid.UUID, query: ListQuery) -> tuple[Sequence[Row], int]:
         """One page of the owner's rows and how many match in all."""
-        rows = (await self.session.scalars(self.page_statement(owner_id, query))).all()
-        if 0 < len(rows) < query.limit or (not rows and query.offset == 0):
-            # A short page is the last one: the total needs no second query.
-            return rows, query.offset + len(rows)
-        return rows, await self.session.scalar(self.count_statement(owner_id, query)) or 0
+        result = (await self.session.execute(self.list_statement(owner_id, query))).all()
+        if result:
+            return [row for row, _ in result], result[0][1]
+        if query.offset == 0:
+            return [], 0
+        # Past the end: no row carried the total, so count on its own.
+        return [], await self.session.scalar(self.count_statement(owner_id, query)) or 0
 
     async def get(self, owner_id: uuid.UUID, row_id: uuid.UUID, *, for_update: bool = False) -> Row | None:
         statement = select(self.model).where(self.model.id == row_id, self.model.owner_id == owner_id)
