@@ -1,0 +1,60 @@
+"""What the resource service's database role may do (migrations/roles.py):
+its own tables fully, `users.id` alone (to tell a deleted account from a
+missing row), and nothing else."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from servicekit.db import database_url
+from tests.conftest import Database
+from tests.resource.conftest import Account, make_resource_settings
+
+
+@pytest.fixture(scope="module")
+async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url(make_resource_settings(database)))
+    yield engine
+    await engine.dispose()
+
+
+async def test_may_see_that_a_user_exists(engine: AsyncEngine, account: Account) -> None:
+    async with engine.connect() as connection:
+        found = await connection.scalar(text("SELECT id FROM users WHERE id = CAST(:id AS uuid)"), {"id": account.id})
+    assert str(found) == account.id
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT password_hash FROM users LIMIT 1",
+        "SELECT email FROM users LIMIT 1",
+        "SELECT * FROM users LIMIT 1",
+        "UPDATE users SET email = email",
+        "DELETE FROM users WHERE false",
+        "INSERT INTO users (id, email, password_hash) VALUES (gen_random_uuid(), 'x@example.com', 'x')",
+        "SELECT * FROM refresh_tokens LIMIT 1",
+        "DELETE FROM refresh_tokens WHERE false",
+        "DELETE FROM alembic_version WHERE false",
+        "TRUNCATE items",
+        "ALTER TABLE items ADD COLUMN intruder int",
+    ],
+)
+async def test_may_not(engine: AsyncEngine, statement: str) -> None:
+    async with engine.connect() as connection:
+        with pytest.raises(ProgrammingError, match=r"permission denied|must be owner"):
+            await connection.execute(text(statement))
+
+
+@pytest.mark.parametrize("table", ["items", "bookmarks"])
+async def test_owns_the_rows_of_its_tables(engine: AsyncEngine, table: str) -> None:
+    async with engine.connect() as connection:
+        for statement in (
+            f"SELECT * FROM {table} LIMIT 0",
+            f"UPDATE {table} SET version = version WHERE false",
+            f"DELETE FROM {table} WHERE false",
+        ):
+            await connection.execute(text(statement))
