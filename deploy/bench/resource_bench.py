@@ -41,6 +41,7 @@ SOURCE_PATHS = [ROOT / "services/kit", ROOT / "services/auth", ROOT / "services/
 sys.path[:0] = [str(path) for path in SOURCE_PATHS]
 
 from hoststack.postgres import PostgresCluster, free_port  # noqa: E402
+from hoststack.procs import ManagedProcess, http_status, wait_until  # noqa: E402
 from servicekit.keys import public_jwk  # noqa: E402
 
 DB_NAME = "bench"
@@ -90,26 +91,15 @@ def _token(key: Ed25519PrivateKey, subject: uuid.UUID) -> str:
 
 @contextmanager
 def _serving(app: App, port: int, log_dir: Path) -> Iterator[str]:
-    log = (log_dir / f"{app.label}.log").open("w")
     env = {**os.environ, **app.env, "PORT": str(port), "HOST": "127.0.0.1"}
-    process = subprocess.Popen([*app.command, "--bind", f"127.0.0.1:{port}"], env=env, cwd=ROOT, stdout=log, stderr=log)
+    argv = [*app.command, "--bind", f"127.0.0.1:{port}"]
+    process = ManagedProcess(app.label, argv, env=env, cwd=ROOT, log_path=log_dir / f"{app.label}.log").start()
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + app.ready_path, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{app.label} did not start; see {log.name}")
-            time.sleep(0.2)
+        wait_until(lambda: http_status(base + app.ready_path) == 200, timeout=30, process=process, what="serving")
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        process.stop()
 
 
 def _wrk(url: str, token: str, args: argparse.Namespace, duration: int) -> tuple[float, str, int]:

@@ -5,14 +5,13 @@ models, so the `users` table is not mapped there."""
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from hoststack.postgres import free_port
+from hoststack.procs import ManagedProcess, free_port, http_status, tail, wait_until
 from migrations.roles import RESOURCE_ROLE
 from tests.conftest import RESOURCE_DB_PASSWORD, ROOT, Database
 from tests.resource.conftest import Account, register_and_login
@@ -31,11 +30,10 @@ def test_importing_the_service_loads_no_auth_code() -> None:
 
 @pytest.fixture(scope="module")
 def served(database: Database, signing_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    key_file = tmp_path_factory.mktemp("resource") / "public.pem"
+    folder = tmp_path_factory.mktemp("resource")
+    key_file = folder / "public.pem"
     key_file.write_bytes(public_pem(signing_key_file))
     port = free_port()
-    log_path = tmp_path_factory.mktemp("gunicorn") / "stderr.log"
-    log = log_path.open("w")
     env = {
         **os.environ,
         **database.env(RESOURCE_ROLE, RESOURCE_DB_PASSWORD),
@@ -45,32 +43,15 @@ def served(database: Database, signing_key_file: Path, tmp_path_factory: pytest.
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "resource_service.main:app"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "resource_service.main:app"]
+    process = ManagedProcess("resource", argv, env=env, cwd=ROOT, log_path=folder / "gunicorn.log").start()
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
+        wait_until(lambda: http_status(f"{base}/livez") == 200, timeout=30, process=process, what="serving")
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
-        # Shown by pytest when a test using the server failed.
-        print(log_path.read_text()[-5000:])
+        process.stop()
+        print(tail(folder / "gunicorn.log", 60))  # shown by pytest when a test using the server failed
 
 
 async def test_served_by_gunicorn(served: str, auth_client: httpx.AsyncClient) -> None:
