@@ -5,6 +5,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Docker Compose v2 if present, else v1 (docker-compose 1.29: no `up --wait`).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# Published port of the compose gateway; compose reads the same variable.
+GATEWAY_PORT ?= 8080
+export GATEWAY_PORT
 export PYTHONPATH := $(CURDIR)/services/kit:$(CURDIR)/services/auth:$(CURDIR)/services/resource:$(CURDIR):$(CURDIR)/deploy
 
 .PHONY: help
@@ -40,3 +45,62 @@ fmt: venv  ## Format and autofix
 .PHONY: lock
 lock:  ## Re-resolve requirements/*.in into the pinned requirements/*.txt
 	@bash deploy/scripts/lock.sh
+
+.PHONY: keys secrets
+keys:  ## Generate development secrets into ./secrets (DB passwords, Ed25519 JWT key; never overwrites)
+	@bash deploy/scripts/make-secrets.sh secrets
+secrets: keys
+
+.PHONY: up
+up: keys  ## Build and start the stack (Docker Compose), wait until healthy, print the URLs
+	$(COMPOSE) up -d --build --remove-orphans
+	@COMPOSE="$(COMPOSE)" bash deploy/scripts/compose-wait.sh 240
+	@echo ""
+	@echo "  API gateway     http://127.0.0.1:$(GATEWAY_PORT)"
+	@echo "  auth docs       http://127.0.0.1:$(GATEWAY_PORT)/auth/docs"
+	@echo "  resource docs   http://127.0.0.1:$(GATEWAY_PORT)/resource/docs"
+	@echo "  health          http://127.0.0.1:$(GATEWAY_PORT)/healthz  /auth/health  /resource/health"
+	@echo "  prometheus      not published (add deploy/compose/prometheus-ui.yml for :9090)"
+	@echo "  logs: make logs   status: make ps   stop: make down"
+
+.PHONY: down
+down:  ## Stop the compose stack and remove its containers, networks and volumes
+	$(COMPOSE) down -v --remove-orphans
+
+.PHONY: logs
+logs:  ## Compose logs: follows on a terminal, prints the last 200 lines otherwise (SERVICE=auth, ARGS="--tail=80")
+	@if [ -n "$(ARGS)" ]; then $(COMPOSE) logs --no-color $(ARGS) $(SERVICE); \
+	elif [ -t 1 ]; then $(COMPOSE) logs -f --tail=100 $(SERVICE); \
+	else $(COMPOSE) logs --no-color --tail=200 $(SERVICE); fi
+
+.PHONY: ps
+ps:  ## Show the compose services and their health
+	$(COMPOSE) ps
+
+.PHONY: migrate
+migrate: keys  ## Run the one-shot migration job against the compose database (safe to repeat)
+	$(COMPOSE) up -d db
+	$(COMPOSE) run --rm migrate
+
+.PHONY: smoke
+smoke:  ## The end-to-end flow against the running compose stack (after `make up`)
+	@bash deploy/scripts/compose-smoke.sh http://127.0.0.1:$(GATEWAY_PORT)
+
+.PHONY: dev
+dev: venv host-deps  ## The same stack on the host, no Docker: PostgreSQL, Redis, migrations, gunicorn, nginx (Ctrl-C stops)
+	$(PY) -m hoststack up
+
+.PHONY: dev-down
+dev-down: venv  ## Clean up after a `make dev` that was killed outright
+	$(PY) -m hoststack down
+
+.PHONY: bench
+bench: venv  ## Benchmarks: auth hash/verify costs; resource req/s on one worker vs a naive app (needs wrk)
+	@bash deploy/scripts/install-host-deps.sh --bench
+	$(PY) deploy/bench/auth_costs.py
+	$(PY) deploy/bench/resource_bench.py
+
+.PHONY: clean
+clean:  ## Remove the virtualenv, caches and dev logs (keeps ./secrets: its passwords match existing volumes)
+	rm -rf $(VENV) .run .bench .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

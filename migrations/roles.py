@@ -40,11 +40,12 @@ def ensure_role(connection: Connection, role: str, password: str) -> None:
     exists = connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role})
     verb = "ALTER" if exists else "CREATE"
     # Utility statements take no bind parameters: let the server quote.
+    template = f"{verb} ROLE %I WITH LOGIN NOINHERIT PASSWORD %L"
     statement = connection.scalar(
-        text(f"SELECT format('{verb} ROLE %I WITH LOGIN NOINHERIT PASSWORD %L', CAST(:role AS text), CAST(:pw AS text))"),
-        {"role": role, "pw": password},
+        text("SELECT format(:template, CAST(:role AS text), CAST(:pw AS text))"),
+        {"template": template, "role": role, "pw": password},
     )
-    connection.execute(text(statement))
+    connection.exec_driver_sql(statement)  # not text(): a ":x" in the password is no bind
 
 
 def apply_grants(connection: Connection) -> None:

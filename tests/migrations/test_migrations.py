@@ -112,3 +112,18 @@ def test_service_roles_cannot_change_the_schema(database: Database, role: str) -
     result = _as(database, role, ROLES[role], "CREATE TABLE intruder (id int)")
     assert result.returncode != 0
     assert "permission denied" in result.stderr
+
+
+def test_role_passwords_with_quotes_colons_and_percents_work(scratch_database: Database) -> None:
+    # Roles are cluster-wide: the job re-sets the usual passwords afterwards.
+    awkward = "it's :a %s %L $1 \\ pass"
+    env = {**scratch_database.migrator_env, "AUTH_DB_PASSWORD": awkward}
+    try:
+        result = run_migrations(env)
+        assert result.returncode == 0, result.stderr
+        login = _as(scratch_database, AUTH_ROLE, awkward, "SELECT current_user")
+        assert login.returncode == 0, login.stderr
+        assert login.stdout.strip() == AUTH_ROLE
+    finally:
+        restored = run_migrations(scratch_database.migrator_env)
+        assert restored.returncode == 0, restored.stderr

@@ -50,6 +50,9 @@ def create_service_app(
         lifespan=_lifespan,
         docs_url=f"{docs_prefix}/docs",
         openapi_url=f"{docs_prefix}/openapi.json",
+        # Under the service's own prefix: through the gateway a bare
+        # /docs/oauth2-redirect would be claimed by both services.
+        swagger_ui_oauth2_redirect_url=f"{docs_prefix}/docs/oauth2-redirect",
         redoc_url=None,
         swagger_ui_parameters={"persistAuthorization": True},
     )

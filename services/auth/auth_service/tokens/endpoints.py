@@ -37,24 +37,16 @@ async def _password_grant(
 _LOGIN_DOC = """OAuth2 password flow: form fields `username` (the email) and `password`.
 Returns a short-lived access token (JWT) and a refresh token."""
 
-router.add_api_route(
-    "/auth/token",
-    _password_grant,
-    methods=["POST"],
-    response_model=TokenResponse,
-    responses=error_responses(Unauthorized, TooManyRequests),
-    description=_LOGIN_DOC,
-    name="token",
-)
-router.add_api_route(
-    "/auth/login",
-    _password_grant,
-    methods=["POST"],
-    response_model=TokenResponse,
-    responses=error_responses(Unauthorized, TooManyRequests),
-    description=_LOGIN_DOC,
-    name="login",
-)
+for path, name in (("/auth/token", "token"), ("/auth/login", "login")):
+    router.add_api_route(
+        path,
+        _password_grant,
+        methods=["POST"],
+        response_model=TokenResponse,
+        responses=error_responses(Unauthorized, TooManyRequests),
+        description=_LOGIN_DOC,
+        name=name,
+    )
 
 
 @router.post("/auth/refresh", responses=error_responses(Unauthorized))
