@@ -33,3 +33,10 @@ async def test_login_upgrades_a_bcrypt_hash(auth_client, database) -> None:
     stored = database.cluster.psql(f"SELECT password_hash FROM users WHERE email = '{email}'", database.name)
     assert stored.startswith("$argon2id$")
     assert (await login(auth_client, email, "legacy-password")).status_code == 200
+
+
+async def test_passwords_bcrypt_cannot_take_do_not_match() -> None:
+    legacy = bcrypt.hashpw(b"s3cret-passw0rd", bcrypt.gensalt(rounds=4)).decode()
+    hasher = PasswordHasher(1)
+    assert (await hasher.verify("s3cret-passw0rd" + "x" * 80, legacy)) == (False, None)
+    assert (await hasher.verify("s3cret\x00passw0rd", legacy)) == (False, None)

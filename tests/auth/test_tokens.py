@@ -194,3 +194,28 @@ async def test_two_accounts_get_distinct_subjects(auth_client: httpx.AsyncClient
     first, second = await register_and_login(auth_client), await register_and_login(auth_client)
     assert jwt.decode(first.access_token, options={"verify_signature": False})["sub"] == first.id
     assert first.id != second.id
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("known", "x" * 5000),  # longer than any account's password (and than passlib takes)
+        ("unknown", "x" * 5000),
+        ("known", "nul\x00byte-password"),
+        ("nul\x00@example.com", PASSWORD),  # PostgreSQL text cannot hold NUL
+        ("a" * 400 + "@example.com", PASSWORD),
+    ],
+)
+async def test_impossible_credentials_are_a_plain_401(
+    auth_client: httpx.AsyncClient, account: Account, username: str, password: str
+) -> None:
+    email = {"known": account.email, "unknown": unique_email()}.get(username, username)
+    response = await login(auth_client, email, password)
+    assert response.status_code == 401, response.text
+    assert response.json()["detail"] == "Incorrect email or password."
+
+
+async def test_a_password_with_nul_cannot_be_registered(auth_client: httpx.AsyncClient) -> None:
+    response = await auth_client.post("/auth/register", json={"email": unique_email(), "password": "abc\u0000defgh"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "password"]

@@ -11,6 +11,10 @@ import secrets
 import anyio
 from passlib.context import CryptContext
 
+from servicekit.logs import get_logger
+
+log = get_logger(__name__)
+
 # OWASP minimum for argon2id: 19 MiB, 2 iterations, 1 lane.
 _CONTEXT = CryptContext(
     schemes=["argon2", "bcrypt"],
@@ -33,10 +37,16 @@ class PasswordHasher:
         return await anyio.to_thread.run_sync(_CONTEXT.hash, password, limiter=self._limiter)
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
-        """(matches, a new hash to store if the old one is outdated)."""
+        """(matches, a new hash to store if the old one is outdated). A
+        password the scheme cannot take (bcrypt refuses NUL bytes and more
+        than 72 bytes) simply does not match."""
         if password_hash is None:
             await anyio.to_thread.run_sync(_CONTEXT.verify, password, self._dummy_hash, limiter=self._limiter)
             return False, None
-        return await anyio.to_thread.run_sync(
-            _CONTEXT.verify_and_update, password, password_hash, limiter=self._limiter
-        )
+        try:
+            return await anyio.to_thread.run_sync(
+                _CONTEXT.verify_and_update, password, password_hash, limiter=self._limiter
+            )
+        except ValueError as exc:  # passlib's PasswordValueError, PasswordSizeError, bcrypt's own
+            log.info("password_not_verifiable", error=type(exc).__name__)
+            return False, None

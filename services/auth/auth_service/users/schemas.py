@@ -4,8 +4,19 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-Email = Annotated[EmailStr, Field(max_length=320), AfterValidator(str.lower)]
-Password = Annotated[str, Field(min_length=8, max_length=128)]
+MAX_EMAIL_LENGTH = 320
+MAX_PASSWORD_LENGTH = 128
+
+Email = Annotated[EmailStr, Field(max_length=MAX_EMAIL_LENGTH), AfterValidator(str.lower)]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Password = Annotated[str, Field(min_length=8, max_length=MAX_PASSWORD_LENGTH), AfterValidator(_no_nul)]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[\w.-]+$")]
 
 

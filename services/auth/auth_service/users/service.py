@@ -3,7 +3,7 @@ from sqlalchemy.exc import IntegrityError
 from auth_service.passwords import PasswordHasher
 from auth_service.users.models import User
 from auth_service.users.repository import UserRepository
-from auth_service.users.schemas import UserCreate
+from auth_service.users.schemas import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, UserCreate
 from servicekit.errors import Conflict, Unauthorized
 
 INVALID_CREDENTIALS = "Incorrect email or password."
@@ -24,9 +24,24 @@ async def register(users: UserRepository, hasher: PasswordHasher, data: UserCrea
         raise EmailTaken() from None
 
 
+def _could_be_an_account(email: str, password: str) -> bool:
+    """Credentials no account can have (too long, or with NUL bytes, which
+    PostgreSQL text cannot hold) are not looked up."""
+    return (
+        len(email) <= MAX_EMAIL_LENGTH
+        and len(password) <= MAX_PASSWORD_LENGTH
+        and "\x00" not in email
+        and "\x00" not in password
+    )
+
+
 async def authenticate(users: UserRepository, hasher: PasswordHasher, email: str, password: str) -> User:
-    """The user, or 401. Unknown emails cost one hash verification too and
-    get the same answer as wrong passwords."""
+    """The user, or 401. Unknown emails - and credentials no account can
+    have - cost one hash verification too and get the same answer as wrong
+    passwords."""
+    if not _could_be_an_account(email, password):
+        await hasher.verify(password[:MAX_PASSWORD_LENGTH].replace("\x00", ""), None)
+        raise Unauthorized(INVALID_CREDENTIALS)
     user = await users.get_by_email(email)
     matches, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if user is None or not matches:
