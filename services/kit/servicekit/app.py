@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from servicekit import health, metrics
-from servicekit.db import create_engine
+from servicekit.db import create_engine, install_database_error_handlers
 from servicekit.errors import install_error_handlers
 from servicekit.logs import configure_logging
 from servicekit.middleware import RequestContextMiddleware
@@ -59,6 +59,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_limit_storage_uri, enabled=settings.rate_limit_enabled)
     install_error_handlers(app)
+    install_database_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -7,13 +7,19 @@ returns and rolls back when it raises. Service code only flushes.
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import URL, MetaData
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from servicekit.errors import problem_response
+from servicekit.logs import get_logger
 from servicekit.settings import ServiceSettings
+
+log = get_logger(__name__)
 
 # Deterministic constraint names, so migrations can name what they alter.
 NAMING_CONVENTION = {
@@ -50,6 +56,40 @@ def violated_constraint(exc: DBAPIError) -> str | None:
     return getattr(driver_error, "constraint_name", None)
 
 
+# SQLSTATE classes that mean "the database cannot serve now", not "this
+# request is wrong": 08 connection exception, 53 insufficient resources,
+# 57 operator intervention (57014 is a statement_timeout, 57P01 a shutdown).
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database is away, overloaded or too slow (a
+    503 the client may retry) rather than that the code is wrong (a 500)."""
+    if isinstance(exc, PoolTimeout | OSError):  # pool exhausted; refused, reset, connect timeout
+        return True
+    if isinstance(exc, DBAPIError):
+        state = sqlstate(exc)
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, InterfaceError)
+            or (state or "")[:2] in (UNAVAILABLE_SQLSTATE_CLASSES)
+        )
+    return False
+
+
+async def _database_error(_: Request, exc: Exception) -> JSONResponse:
+    if not database_unavailable(exc):
+        raise exc  # a real bug: the request middleware logs it and answers 500
+    state = sqlstate(exc) if isinstance(exc, DBAPIError) else None
+    log.warning("database_unavailable", error=type(exc).__name__, sqlstate=state)
+    return problem_response(503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"})
+
+
+def install_database_error_handlers(app: FastAPI) -> None:
+    for error in (SQLAlchemyError, OSError):
+        app.add_exception_handler(error, _database_error)
+
+
 def database_url(settings: ServiceSettings) -> URL:
     return URL.create(
         "postgresql+asyncpg",
@@ -69,6 +109,8 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # Errors and tracebacks never carry row values (emails, hashes).
+        hide_parameters=True,
         connect_args={
             "timeout": settings.db_connect_timeout,
             "server_settings": {
