@@ -1,7 +1,9 @@
 """JWT access-token verification, shared by every service that accepts tokens.
 
 The algorithm comes from the key the `kid` names, never from the token
-header, so `alg: none` and algorithm-confusion tokens are rejected. Keys come
+header, so `alg: none` and algorithm-confusion tokens are rejected; and only
+keys of the asymmetric algorithms we sign with are ever indexed, so even a
+JWKS that carried a shared-secret (`oct`) key could not make us accept HS256. Keys come
 either from a fixed set (the auth service's own keys, or a public key file)
 or from a JWKS URL, cached and refetched when a token names an unknown `kid`.
 """
@@ -21,6 +23,7 @@ from servicekit.logs import get_logger
 log = get_logger(__name__)
 
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
+ALLOWED_ALGORITHMS = frozenset({"EdDSA", "RS256"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +38,25 @@ class KeySource(Protocol):
     async def get(self, kid: str) -> jwt.PyJWK | None: ...
 
 
-def _index(jwks: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+def _index(jwks: Any) -> dict[str, jwt.PyJWK]:
+    """The usable signing keys of a JWKS document by `kid`; `ValueError` when
+    the document is not a JWKS at all."""
+    entries = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("not a JWKS document")
     keys: dict[str, jwt.PyJWK] = {}
-    for entry in jwks.get("keys", []):
-        if entry.get("use", "sig") != "sig" or "kid" not in entry:
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig" or not isinstance(entry.get("kid"), str):
             continue
         try:
-            keys[entry["kid"]] = jwt.PyJWK(entry)
-        except jwt.PyJWTError:
-            log.warning("jwks_key_skipped", kid=entry.get("kid"))
+            key = jwt.PyJWK(entry)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            log.warning("jwks_key_skipped", kid=entry["kid"], reason="unreadable")
+            continue
+        if key.algorithm_name not in ALLOWED_ALGORITHMS:
+            log.warning("jwks_key_skipped", kid=entry["kid"], reason="algorithm", algorithm=key.algorithm_name)
+            continue
+        keys[entry["kid"]] = key
     return keys
 
 
