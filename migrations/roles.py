@@ -6,6 +6,12 @@ hashes, the auth role cannot touch items. Run by the migration job after
 every upgrade, so new tables get their grants in the same step.
 """
 
+import base64
+import hashlib
+import hmac
+import secrets
+import unicodedata
+
 from sqlalchemy import Connection, text
 
 AUTH_ROLE = "auth_svc"
@@ -36,16 +42,31 @@ COLUMN_GRANTS: dict[str, dict[str, str]] = {
 }
 
 
+def scram_sha_256(password: str, *, iterations: int = 4096, salt: bytes | None = None) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802,
+    RFC 7677). Sending the verifier instead of the password keeps the
+    password itself out of the server log and out of our error reports,
+    should the statement fail. NFKC is SASLprep's normalisation; ASCII
+    passwords are taken as they are."""
+    salt = salt or secrets.token_bytes(16)
+    normalised = unicodedata.normalize("NFKC", password)
+    salted = hashlib.pbkdf2_hmac("sha256", normalised.encode(), salt, iterations)
+    stored_key = hashlib.sha256(hmac.digest(salted, b"Client Key", "sha256")).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
 def ensure_role(connection: Connection, role: str, password: str) -> None:
     exists = connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role})
     verb = "ALTER" if exists else "CREATE"
     # Utility statements take no bind parameters: let the server quote.
     template = f"{verb} ROLE %I WITH LOGIN NOINHERIT PASSWORD %L"
     statement = connection.scalar(
-        text("SELECT format(:template, CAST(:role AS text), CAST(:pw AS text))"),
-        {"template": template, "role": role, "pw": password},
+        text("SELECT format(:template, CAST(:role AS text), CAST(:verifier AS text))"),
+        {"template": template, "role": role, "verifier": scram_sha_256(password)},
     )
-    connection.exec_driver_sql(statement)  # not text(): a ":x" in the password is no bind
+    connection.exec_driver_sql(statement)  # not text(): no ":name" in it is a bind
 
 
 def apply_grants(connection: Connection) -> None:

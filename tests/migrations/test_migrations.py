@@ -116,7 +116,7 @@ def test_service_roles_cannot_change_the_schema(database: Database, role: str) -
 
 def test_role_passwords_with_quotes_colons_and_percents_work(scratch_database: Database) -> None:
     # Roles are cluster-wide: the job re-sets the usual passwords afterwards.
-    awkward = "it's :a %s %L $1 \\ pass"
+    awkward = "it's :a %s %L $1 \\ pässwörd"
     env = {**scratch_database.migrator_env, "AUTH_DB_PASSWORD": awkward}
     try:
         result = run_migrations(env)
@@ -127,3 +127,17 @@ def test_role_passwords_with_quotes_colons_and_percents_work(scratch_database: D
     finally:
         restored = run_migrations(scratch_database.migrator_env)
         assert restored.returncode == 0, restored.stderr
+
+
+def test_role_passwords_reach_postgresql_only_as_scram_verifiers(scratch_database: Database) -> None:
+    # Every statement on this database goes to the server log: the job must
+    # never have sent a password in one.
+    scratch_database.cluster.psql(f"ALTER DATABASE {scratch_database.name} SET log_statement = 'all'")
+    result = run_migrations(scratch_database.migrator_env)
+    assert result.returncode == 0, result.stderr
+    server_log = scratch_database.cluster.logfile.read_text()
+    assert "ROLE auth_svc WITH LOGIN" in server_log  # the statements were logged...
+    assert AUTH_DB_PASSWORD not in server_log  # ...with verifiers, not passwords
+    assert RESOURCE_DB_PASSWORD not in server_log
+    stored = scratch_database.cluster.psql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{AUTH_ROLE}'")
+    assert stored.strip().startswith("SCRAM-SHA-256$4096:")
