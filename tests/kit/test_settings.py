@@ -44,3 +44,11 @@ def test_auth_reads_the_key_from_the_environment(monkeypatch: pytest.MonkeyPatch
 def test_unreadable_key_file_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(ValidationError, match="JWT_PRIVATE_KEY_FILE cannot be read"):
         AuthSettings(environment="development", jwt_private_key_file=tmp_path / "missing.pem")
+
+
+def test_a_malformed_rate_limit_fails_at_start_up(monkeypatch: pytest.MonkeyPatch, signing_key_file) -> None:
+    monkeypatch.setenv("LOGIN_RATE_LIMIT", "twenty a minute")
+    with pytest.raises(ValidationError, match="login_rate_limit"):
+        AuthSettings(environment="test", jwt_private_key_file=signing_key_file)
+    monkeypatch.setenv("LOGIN_RATE_LIMIT", "5 per second")
+    assert AuthSettings(environment="test", jwt_private_key_file=signing_key_file).login_rate_limit == "5 per second"

@@ -1,3 +1,4 @@
+import asyncio
 import os
 import subprocess
 import sys
@@ -5,8 +6,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from migrations.lock import ADVISORY_LOCK_KEY
 from migrations.roles import AUTH_ROLE, RESOURCE_ROLE, TABLE_GRANTS
+from servicekit.db import database_url
+from servicekit.settings import ServiceSettings
 from tests.conftest import AUTH_DB_PASSWORD, RESOURCE_DB_PASSWORD, ROOT, Database, run_migrations
 
 
@@ -46,7 +52,7 @@ def test_upgrade_downgrade_upgrade_round_trips(scratch_database: Database) -> No
         .strip()
         .split(",")
     )
-    assert {"users", "refresh_tokens", "alembic_version"} <= set(tables)
+    assert set(tables) == {"users", "refresh_tokens", "items", "bookmarks", "alembic_version"}
 
 
 def test_two_jobs_at_once_both_succeed(scratch_database: Database) -> None:
@@ -55,6 +61,43 @@ def test_two_jobs_at_once_both_succeed(scratch_database: Database) -> None:
     assert [result.returncode for result in results] == [0, 0], [result.stderr for result in results]
     versions = scratch_database.cluster.psql("SELECT count(*) FROM alembic_version", scratch_database.name)
     assert versions.strip() == "1"
+
+
+async def test_a_job_waits_while_another_holds_the_migration_lock(scratch_database: Database) -> None:
+    cluster = scratch_database.cluster
+    superuser = scratch_database.settings_kwargs(cluster.superuser, cluster.password)
+    settings = ServiceSettings(environment="test", **superuser)
+    engine = create_async_engine(database_url(settings))
+    try:
+        async with engine.connect() as holder:
+            await holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            job = subprocess.Popen(
+                [sys.executable, "-m", "migrations"],
+                cwd=ROOT,
+                env={**os.environ, "ENVIRONMENT": "test", **scratch_database.migrator_env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                waiting = ""
+                for _ in range(100):  # until the job is queued on our lock
+                    await asyncio.sleep(0.1)
+                    waiting = await holder.scalar(
+                        text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                    )
+                    if waiting:
+                        break
+                assert waiting == 1
+                assert job.poll() is None
+                tables = await holder.scalar(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))
+                assert tables == 0  # nothing migrated while we hold the lock
+            finally:
+                await holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            _, stderr = job.communicate(timeout=120)
+        assert job.returncode == 0, stderr
+    finally:
+        await engine.dispose()
 
 
 def test_job_fails_loudly_on_a_bad_connection(database: Database) -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
-from servicekit.settings import ConfigurationError, ServiceSettings
+from servicekit.settings import ConfigurationError, RateLimit, ServiceSettings
 
 
 class AuthSettings(ServiceSettings):
@@ -21,10 +21,10 @@ class AuthSettings(ServiceSettings):
     refresh_token_ttl_seconds: int = Field(default=14 * 86_400, ge=3600)
 
     password_hash_concurrency: int = Field(default=2, ge=1)
-    login_rate_limit: str = "20/minute"
-    login_account_rate_limit: str = "10/minute"
-    register_rate_limit: str = "10/minute"
-    register_account_rate_limit: str = "3/minute"
+    login_rate_limit: RateLimit = "20/minute"
+    login_account_rate_limit: RateLimit = "10/minute"
+    register_rate_limit: RateLimit = "10/minute"
+    register_account_rate_limit: RateLimit = "3/minute"
 
     @cached_property
     def private_key_pem(self) -> bytes | None:

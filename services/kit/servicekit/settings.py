@@ -1,7 +1,9 @@
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
+from limits import parse
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRETS_DIR = Path("/run/secrets")
@@ -18,6 +20,14 @@ class Environment(StrEnum):
 
 class ConfigurationError(ValueError):
     """Raised at start-up when settings are unsafe or incomplete."""
+
+
+def _rate_limit(value: str) -> str:
+    parse(value)  # "20/minute", "5 per second"...: a typo fails at start-up, not at the first request
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
 class ServiceSettings(BaseSettings):
@@ -53,7 +63,6 @@ class ServiceSettings(BaseSettings):
 
     rate_limit_enabled: bool = True
     rate_limit_storage_uri: str = "memory://"
-    default_rate_limit: str = "600/minute"
 
     jwt_issuer: str = "http://auth.local"
     jwt_audience: str = "api"

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from servicekit.settings import ConfigurationError, ServiceSettings
+from servicekit.settings import ConfigurationError, RateLimit, ServiceSettings
 
 
 class ResourceSettings(ServiceSettings):
@@ -19,7 +19,7 @@ class ResourceSettings(ServiceSettings):
     jwks_min_refetch_seconds: float = Field(default=10.0, ge=0)
 
     # Per account, on the routes that write (reads are limited at the gateway).
-    write_rate_limit: str = "120/minute"
+    write_rate_limit: RateLimit = "120/minute"
 
     @model_validator(mode="after")
     def _require_key_source(self) -> "ResourceSettings":
