@@ -71,13 +71,14 @@ async def test_a_job_waits_while_another_holds_the_migration_lock(scratch_databa
     try:
         async with engine.connect() as holder:
             await holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
-            job = subprocess.Popen(
-                [sys.executable, "-m", "migrations"],
+            job = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "migrations",
                 cwd=ROOT,
                 env={**os.environ, "ENVIRONMENT": "test", **scratch_database.migrator_env},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                text=True,
             )
             try:
                 waiting = ""
@@ -89,13 +90,13 @@ async def test_a_job_waits_while_another_holds_the_migration_lock(scratch_databa
                     if waiting:
                         break
                 assert waiting == 1
-                assert job.poll() is None
+                assert job.returncode is None  # still waiting
                 tables = await holder.scalar(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))
                 assert tables == 0  # nothing migrated while we hold the lock
             finally:
                 await holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
-            _, stderr = job.communicate(timeout=120)
-        assert job.returncode == 0, stderr
+            _, stderr = await asyncio.wait_for(job.communicate(), timeout=120)
+        assert job.returncode == 0, stderr.decode()
     finally:
         await engine.dispose()
 
