@@ -144,6 +144,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "LOGIN_ACCOUNT_RATE_LIMIT": "1000/minute",
             "REGISTER_RATE_LIMIT": "1000/minute",
             "REGISTER_ACCOUNT_RATE_LIMIT": "1000/minute",
+            "WRITE_RATE_LIMIT": "10000/minute",  # the OpenAPI fuzz writes a lot
         },
     )
     with Stack(config) as running:
