@@ -29,6 +29,7 @@ from hoststack.procs import free_port
 from hoststack.stack import Stack, StackConfig
 
 PASSWORD = "correct horse battery staple"
+PROBLEM = "application/problem+json"
 GATEWAY_429_DETAIL = "Rate limit exceeded at the gateway; retry later."
 
 
@@ -173,6 +174,18 @@ def _is_gateway_429(response: httpx.Response) -> bool:
         return response.json().get("detail") == GATEWAY_429_DETAIL
     except ValueError:
         return False
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """A JSON problem body (RFC 9457) with this status and the request id."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == "about:blank"
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
 
 
 def unique_email() -> str:

@@ -15,6 +15,7 @@ from hoststack.stack import Stack
 from tests.gateway.conftest import (
     GATEWAY_429_DETAIL,
     PASSWORD,
+    assert_problem,
     log_entries,
     register_and_login,
     send,
@@ -23,18 +24,6 @@ from tests.gateway.conftest import (
 )
 
 pytestmark = pytest.mark.e2e
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
 
 
 def test_register_token_crud_refresh_logout(gw: httpx.Client):

@@ -4,32 +4,23 @@ front of stub upstreams (see `stub_gateway` in conftest.py)."""
 from __future__ import annotations
 
 import gzip
+import socket
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.gateway.conftest import GATEWAY_429_DETAIL, StubGateway, wait_for_log
-
-PROBLEM = "application/problem+json"
+from hoststack import gateway as gateway_module
+from hoststack.gateway import Gateway
+from hoststack.procs import free_port
+from tests.gateway.conftest import GATEWAY_429_DETAIL, PROBLEM, StubGateway, assert_problem, wait_for_log
 
 
 @pytest.fixture
 def client(stub_gateway: StubGateway) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stub_gateway.url, timeout=10.0) as client:
         yield client
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["type"] == "about:blank"
-    assert body["status"] == status
-    assert body["title"] and body["detail"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
 
 
 ROUTES = [
@@ -213,9 +204,6 @@ def test_credential_endpoints_are_rate_limited_per_address(client: httpx.Client,
 
 
 def test_a_dead_upstream_is_a_json_502(tmp_path, stub_gateway: StubGateway):
-    from hoststack.gateway import Gateway
-    from hoststack.procs import free_port
-
     gateway = Gateway(
         tmp_path,
         listen=f"127.0.0.1:{free_port()}",
@@ -232,3 +220,34 @@ def test_a_dead_upstream_is_a_json_502(tmp_path, stub_gateway: StubGateway):
             assert client.get("/users/me").status_code == 200  # the other service is unaffected
     finally:
         gateway.stop()
+
+
+def test_an_upstream_that_never_answers_is_a_json_504(tmp_path, stub_gateway: StubGateway, monkeypatch):
+    # The real template with a 1 s read timeout instead of 30 s.
+    render = gateway_module.render_template
+    monkeypatch.setattr(
+        gateway_module,
+        "render_template",
+        lambda variables: render(variables).replace("proxy_read_timeout 30s;", "proxy_read_timeout 1s;"),
+    )
+    # Accepts connections (the kernel does, from the backlog) but never answers.
+    silent = socket.create_server(("127.0.0.1", 0))
+    gateway = Gateway(
+        tmp_path,
+        listen=f"127.0.0.1:{free_port()}",
+        auth_upstream=stub_gateway.auth.address,
+        resource_upstream=f"127.0.0.1:{silent.getsockname()[1]}",
+        env={},
+    )
+    gateway.start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=10.0) as client:
+            # proxy_next_upstream retries GET once on a timeout: one or two reads
+            started = time.monotonic()
+            body = assert_problem(client.get("/items/"), 504)
+            assert time.monotonic() - started < 5
+            assert "did not answer in time" in body["detail"]
+            assert client.get("/users/me").status_code == 200  # the other service is unaffected
+    finally:
+        gateway.stop()
+        silent.close()
