@@ -42,13 +42,13 @@ COLUMN_GRANTS: dict[str, dict[str, str]] = {
 }
 
 
-def scram_sha_256(password: str, *, iterations: int = 4096, salt: bytes | None = None) -> str:
+def scram_sha_256(password: str, *, iterations: int = 4096) -> str:
     """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802,
     RFC 7677). Sending the verifier instead of the password keeps the
     password itself out of the server log and out of our error reports,
     should the statement fail. NFKC is SASLprep's normalisation; ASCII
     passwords are taken as they are."""
-    salt = salt or secrets.token_bytes(16)
+    salt = secrets.token_bytes(16)
     normalised = unicodedata.normalize("NFKC", password)
     salted = hashlib.pbkdf2_hmac("sha256", normalised.encode(), salt, iterations)
     stored_key = hashlib.sha256(hmac.digest(salted, b"Client Key", "sha256")).digest()

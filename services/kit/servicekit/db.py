@@ -72,7 +72,7 @@ def database_unavailable(exc: BaseException) -> bool:
         return (
             exc.connection_invalidated
             or isinstance(exc, InterfaceError)
-            or (state or "")[:2] in (UNAVAILABLE_SQLSTATE_CLASSES)
+            or (state or "")[:2] in UNAVAILABLE_SQLSTATE_CLASSES
         )
     return False
 

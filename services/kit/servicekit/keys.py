@@ -13,6 +13,9 @@ from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 PublicKey = Ed25519PublicKey | RSAPublicKey
 PrivateKey = Ed25519PrivateKey | RSAPrivateKey
 
+# The algorithms we sign with, and the only ones a verifier accepts.
+SIGNING_ALGORITHMS = frozenset({"EdDSA", "RS256"})
+
 # The members RFC 7638 hashes, per key type.
 _THUMBPRINT_MEMBERS = {"OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
 

@@ -2,10 +2,10 @@
 
 The algorithm comes from the key the `kid` names, never from the token
 header, so `alg: none` and algorithm-confusion tokens are rejected; and only
-keys of the asymmetric algorithms we sign with are ever indexed, so even a
-JWKS that carried a shared-secret (`oct`) key could not make us accept HS256. Keys come
-either from a fixed set (the auth service's own keys, or a public key file)
-or from a JWKS URL, cached and refetched when a token names an unknown `kid`.
+keys of the algorithms we sign with are indexed, so even a JWKS carrying a
+shared-secret (`oct`) key could not make us accept HS256. Keys come either
+from a fixed set (the auth service's own keys, or a public key file) or from
+a JWKS URL, cached and refetched when a token names an unknown `kid`.
 """
 
 import asyncio
@@ -17,13 +17,12 @@ import httpx
 import jwt
 
 from servicekit.errors import ServiceUnavailable, Unauthorized
-from servicekit.keys import PublicKey, public_jwk
+from servicekit.keys import SIGNING_ALGORITHMS, PublicKey, public_jwk
 from servicekit.logs import get_logger
 
 log = get_logger(__name__)
 
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
-ALLOWED_ALGORITHMS = frozenset({"EdDSA", "RS256"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,7 @@ def _index(jwks: Any) -> dict[str, jwt.PyJWK]:
         except (jwt.PyJWTError, ValueError, TypeError, KeyError):
             log.warning("jwks_key_skipped", kid=entry["kid"], reason="unreadable")
             continue
-        if key.algorithm_name not in ALLOWED_ALGORITHMS:
+        if key.algorithm_name not in SIGNING_ALGORITHMS:
             log.warning("jwks_key_skipped", kid=entry["kid"], reason="algorithm", algorithm=key.algorithm_name)
             continue
         keys[entry["kid"]] = key
