@@ -59,3 +59,12 @@ async def test_access_line_carries_request_id_route_and_status(
     assert line["status"] == 201
     assert line["level"] == "info"
     assert "timestamp" in line
+
+
+async def test_successful_probes_stay_out_of_the_info_access_log(
+    auth_client: httpx.AsyncClient, log_output: io.StringIO
+) -> None:
+    for path in ("/livez", "/readyz", "/metrics", "/health"):
+        assert (await auth_client.get(path)).status_code == 200
+    routes = [json.loads(line)["route"] for line in log_output.getvalue().splitlines() if '"request"' in line]
+    assert routes == ["/health"]  # /health is what people and the gateway ask for

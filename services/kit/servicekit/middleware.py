@@ -20,6 +20,10 @@ access_log = get_logger("access")
 error_log = get_logger("servicekit.errors")
 
 UNMATCHED_ROUTE = "<unmatched>"
+# Probes and scrapes arrive every few seconds from the orchestrator and
+# Prometheus: their access lines are DEBUG while they succeed, so the
+# access log shows traffic, not heartbeats. A failing probe stays INFO.
+QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics"})
 
 
 def route_template(scope: Scope) -> str:
@@ -64,7 +68,8 @@ class RequestContextMiddleware:
             route = route_template(scope)
             metrics.observe_request(scope["method"], route, status, duration)
             client = scope.get("client")
-            access_log.info(
+            quiet = route in QUIET_ROUTES and status < 400
+            (access_log.debug if quiet else access_log.info)(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
