@@ -4,6 +4,7 @@ front of stub upstreams (see `stub_gateway` in conftest.py)."""
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -251,3 +252,31 @@ def test_an_upstream_that_never_answers_is_a_json_504(tmp_path, stub_gateway: St
     finally:
         gateway.stop()
         silent.close()
+
+
+def _raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes httpx would refuse to; (status, headers, body) of the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(request)
+        data = b""
+        while chunk := connection.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST /auth/token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n", 501),
+        (b"GET /items/ HTTP/1.1\r\nHost: x\r\nHost: y\r\nConnection: close\r\n\r\n", 400),
+    ],
+)
+def test_malformed_http_gets_a_json_problem(stub_gateway: StubGateway, request_bytes: bytes, status: int):
+    got, headers, body = _raw(stub_gateway.url, request_bytes)
+    assert got == status, body
+    assert headers["content-type"] == PROBLEM
+    assert json.loads(body)["status"] == status

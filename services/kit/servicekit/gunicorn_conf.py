@@ -18,6 +18,9 @@ worker_class = "servicekit.worker.UvicornWorker"
 keepalive = 75
 timeout = 30
 graceful_timeout = 20
+# Recycle workers now and then (staggered), so a slow leak never grows unbounded.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = max_requests // 10
 accesslog = None
 logconfig_dict = logging_dict_config(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "json"))
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
