@@ -17,13 +17,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hoststack.postgres import PostgresCluster
+from hoststack.postgres import MIGRATION_ROLE, PostgresCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 # Subprocesses (the migration job, gunicorn) import the same code we do.
 SOURCE_PATHS = [ROOT / "services/kit", ROOT / "services/auth", ROOT / "services/resource", ROOT, ROOT / "deploy"]
 os.environ["PYTHONPATH"] = os.pathsep.join(str(path) for path in SOURCE_PATHS)
 DB_NAME = "app"
+MIGRATOR_PASSWORD = "migrator-" + uuid.uuid4().hex
 AUTH_DB_PASSWORD = "auth-" + uuid.uuid4().hex
 RESOURCE_DB_PASSWORD = "resource-" + uuid.uuid4().hex
 
@@ -45,7 +46,7 @@ class Database:
     @property
     def migrator_env(self) -> dict[str, str]:
         return {
-            **self.env(self.cluster.superuser, self.cluster.password),
+            **self.env(MIGRATION_ROLE, MIGRATOR_PASSWORD),
             "AUTH_DB_PASSWORD": AUTH_DB_PASSWORD,
             "RESOURCE_DB_PASSWORD": RESOURCE_DB_PASSWORD,
         }
@@ -73,7 +74,7 @@ def postgres() -> Iterator[PostgresCluster]:
 
 @pytest.fixture(scope="session")
 def database(postgres: PostgresCluster) -> Database:
-    postgres.create_database(DB_NAME)
+    postgres.create_app_database(DB_NAME, MIGRATOR_PASSWORD)
     db = Database(postgres, DB_NAME)
     result = run_migrations(db.migrator_env)
     assert result.returncode == 0, result.stderr

@@ -44,9 +44,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+MIGRATION_ROLE = "migrator"
+MIGRATION_ROLE_SCRIPT = Path(__file__).resolve().parent.parent / "postgres" / "migration-role.psql"
+
+
 class PostgresCluster:
     host = "127.0.0.1"
-    superuser = "migrator"
+    superuser = "postgres"
 
     def __init__(self, port: int | None = None, base_dir: Path | None = None) -> None:
         self.port = port or free_port()
@@ -109,6 +113,15 @@ class PostgresCluster:
         raise RuntimeError(f"PostgreSQL did not start; see {self.logfile}")
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
+        """Run `sql` as the superuser; its output, unaligned."""
+        return self._psql(["-c", sql], dbname)
+
+    def run_script(self, script: Path, dbname: str = "postgres", **variables: str) -> str:
+        """Run a psql script as the superuser, with psql `variables` (:'name')."""
+        options = [arg for name, value in variables.items() for arg in ("-v", f"{name}={value}")]
+        return self._psql([*options, "-f", str(script)], dbname)
+
+    def _psql(self, arguments: list[str], dbname: str) -> str:
         env = {**os.environ, "PGPASSWORD": self.password}
         result = subprocess.run(
             [
@@ -123,8 +136,9 @@ class PostgresCluster:
                 dbname,
                 "-v",
                 "ON_ERROR_STOP=1",
-                "-Atc",
-                sql,
+                "--no-psqlrc",
+                "-At",
+                *arguments,
             ],
             check=True,
             capture_output=True,
@@ -135,6 +149,12 @@ class PostgresCluster:
 
     def create_database(self, name: str) -> None:
         self.psql(f'CREATE DATABASE "{name}"')
+
+    def create_app_database(self, name: str, migrator_password: str) -> None:
+        """A database owned by the (non-superuser) migration role, made as the
+        postgres container makes it: by deploy/postgres/migration-role.psql."""
+        self.create_database(name)
+        self.run_script(MIGRATION_ROLE_SCRIPT, migrator_password=migrator_password, app_db=name)
 
     def dsn(self, user: str | None = None, password: str | None = None, dbname: str = "postgres") -> str:
         return f"postgresql://{user or self.superuser}:{password or self.password}@{self.host}:{self.port}/{dbname}"

@@ -30,7 +30,7 @@ from types import FrameType
 from typing import Any
 
 from hoststack.gateway import Gateway
-from hoststack.postgres import PostgresCluster
+from hoststack.postgres import MIGRATION_ROLE, PostgresCluster
 from hoststack.procs import StartupError, free_port
 from hoststack.redis import RedisServer
 from hoststack.services import SPECS, Service, python_path, run_migrations
@@ -71,7 +71,7 @@ class Stack:
         self.services: dict[str, Service] = {}
         self.gateway: Gateway | None = None
         self.gateway_port = self.config.gateway_port or free_port()
-        self.passwords = {"auth": secrets.token_urlsafe(24), "resource": secrets.token_urlsafe(24)}
+        self.passwords = {name: secrets.token_urlsafe(24) for name in ("migrator", "auth", "resource")}
         self.private_key_file = self.run_dir / "secrets" / "jwt_private_key.pem"
         self._started = False
         self._previous_handlers: dict[int, Any] = {}
@@ -126,7 +126,7 @@ class Stack:
         assert self.postgres is not None
         return {
             **self._base_env(),
-            **self._db_env(self.postgres.superuser, self.postgres.password),
+            **self._db_env(MIGRATION_ROLE, self.passwords["migrator"]),
             "AUTH_DB_PASSWORD": self.passwords["auth"],
             "RESOURCE_DB_PASSWORD": self.passwords["resource"],
         }
@@ -187,7 +187,7 @@ class Stack:
         self._write_state()  # from here on `down` can find what we started
         self.postgres.start()
         self._write_state()
-        self.postgres.create_database(DB_NAME)
+        self.postgres.create_app_database(DB_NAME, self.passwords["migrator"])
         if self.config.use_redis:
             self.redis = RedisServer(self.run_dir, env=self._base_env())
             self.redis.start()

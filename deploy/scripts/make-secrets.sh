@@ -3,7 +3,8 @@
 # git-ignored folder (default ./secrets, or $1). Idempotent: a file that
 # already exists is never overwritten, so re-running only fills gaps.
 #
-#   postgres_password       the PostgreSQL superuser = the migration role
+#   postgres_password       the PostgreSQL superuser (the db container only)
+#   migrator_password       the migration role (owns the schema; not a superuser)
 #   auth_db_password        login role auth_svc (created by the migration job)
 #   resource_db_password    login role resource_svc
 #   jwt_private_key         Ed25519 signing key, PEM (PKCS#8) - auth service only
@@ -33,7 +34,7 @@ random_password() {
     printf '%s' "${out:0:32}"
 }
 
-for name in postgres_password auth_db_password resource_db_password; do
+for name in postgres_password migrator_password auth_db_password resource_db_password; do
     file="$dir/$name"
     if [ ! -s "$file" ]; then
         random_password >"$file.tmp"
@@ -55,7 +56,7 @@ if [ ! -s "$pub" ]; then
     created+=(jwt_public_key.pem)
 fi
 
-chmod 644 "$dir"/postgres_password "$dir"/auth_db_password "$dir"/resource_db_password "$key" "$pub"
+chmod 644 "$dir"/postgres_password "$dir"/migrator_password "$dir"/auth_db_password "$dir"/resource_db_password "$key" "$pub"
 
 if [ "${#created[@]}" -gt 0 ]; then
     echo "make-secrets: created ${created[*]} in $dir/"

@@ -14,7 +14,7 @@ from servicekit.keys import load_private_key
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE_SECRETS = ROOT / "deploy" / "scripts" / "make-secrets.sh"
-PASSWORDS = ("postgres_password", "auth_db_password", "resource_db_password")
+PASSWORDS = ("postgres_password", "migrator_password", "auth_db_password", "resource_db_password")
 
 
 def run_make_secrets(target: Path) -> str:

@@ -13,7 +13,7 @@ from migrations.lock import ADVISORY_LOCK_KEY
 from migrations.roles import AUTH_ROLE, RESOURCE_ROLE, TABLE_GRANTS
 from servicekit.db import database_url
 from servicekit.settings import ServiceSettings
-from tests.conftest import AUTH_DB_PASSWORD, RESOURCE_DB_PASSWORD, ROOT, Database, run_migrations
+from tests.conftest import AUTH_DB_PASSWORD, MIGRATOR_PASSWORD, RESOURCE_DB_PASSWORD, ROOT, Database, run_migrations
 
 
 def alembic(database: Database, *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,7 +30,7 @@ def alembic(database: Database, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def scratch_database(database: Database) -> Database:
     name = f"scratch_{uuid.uuid4().hex[:8]}"
-    database.cluster.create_database(name)
+    database.cluster.create_app_database(name, MIGRATOR_PASSWORD)
     return Database(database.cluster, name)
 
 
@@ -185,3 +185,12 @@ def test_role_passwords_reach_postgresql_only_as_scram_verifiers(scratch_databas
     assert RESOURCE_DB_PASSWORD not in server_log
     stored = scratch_database.cluster.psql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{AUTH_ROLE}'")
     assert stored.strip().startswith("SCRAM-SHA-256$4096:")
+
+
+def test_the_migration_role_owns_the_schema_but_is_no_superuser(database: Database) -> None:
+    role = database.cluster.psql("SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = 'migrator'")
+    assert role.strip() == "f|t"
+    owners = database.cluster.psql(
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", database.name
+    ).split()
+    assert owners == ["migrator"]
