@@ -22,7 +22,7 @@ async def test_create_bookmark(client: httpx.AsyncClient, account: Account) -> N
     assert set(body) == {"id", "url", "title", "description", "tags", "created_at", "updated_at"}
     assert body["url"] == url
     assert body["tags"] == ["python", "web-dev"]
-    assert response.headers["location"] == f"http://testserver/bookmarks/{body['id']}"
+    assert response.headers["location"] == f"/bookmarks/{body['id']}"
     fetched = await client.get(f"/bookmarks/{body['id']}", headers=account.headers)
     assert fetched.json() == body
     assert fetched.headers["etag"] == response.headers["etag"]

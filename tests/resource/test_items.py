@@ -18,7 +18,7 @@ async def test_create_item_returns_201_location_and_etag(client: httpx.AsyncClie
     assert body["price"] == "12.50"
     assert body["is_available"] is True
     assert body["owner_id"] == account.id
-    assert response.headers["location"] == f"http://testserver/items/{body['id']}"
+    assert response.headers["location"] == f"/items/{body['id']}"
     assert response.headers["etag"].startswith('"')
 
     fetched = await client.get(response.headers["location"], headers=account.headers)

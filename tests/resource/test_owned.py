@@ -307,3 +307,16 @@ async def test_hostile_bodies_never_500(
     row = await create(client, account, kind.path, kind.new())
     patched = await client.patch(f"{kind.path}{row['id']}", content=content, headers=headers)
     assert patched.status_code in (400, 422), patched.text
+
+
+async def test_location_and_link_never_echo_the_host_header(
+    client: httpx.AsyncClient, kind: Kind, account: Account
+) -> None:
+    evil = {**account.headers, "Host": "evil.example"}
+    created = await client.post(kind.path, json=kind.new(), headers=evil)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == f"{kind.path}{created.json()['id']}"
+    await create(client, account, kind.path, kind.new())
+    listed = await client.get(kind.path, params={"limit": 1}, headers=evil)
+    assert listed.headers["link"].startswith(f"<{kind.path}?")
+    assert "evil" not in created.headers["location"] + listed.headers["link"]

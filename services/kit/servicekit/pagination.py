@@ -28,9 +28,10 @@ class PageParams(BaseModel):
 
 def set_page_headers(response: Response, url: URL, page: PageParams, total: int) -> None:
     """`X-Total-Count`, and a `Link` to the next page when there is one. The
-    link keeps every other query parameter (filters, sort) of `url`."""
+    link keeps every other query parameter (filters, sort) of `url`, and is
+    origin-relative: never built from the client's Host header."""
     response.headers[TOTAL_COUNT_HEADER] = str(total)
     next_offset = page.offset + page.limit
     if next_offset < total:
         next_url = url.include_query_params(limit=page.limit, offset=next_offset)
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
+        response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'

@@ -92,7 +92,8 @@ def owned_router(resource: OwnedResource) -> APIRouter:
         data: create_schema, owner_id: CurrentOwner, repository: Repository, request: Request, response: Response
     ) -> Any:
         row = await resource.new_row(repository, owner_id, data)
-        response.headers["Location"] = str(request.url_for(f"read_{noun}", id=str(row.id)))
+        # Origin-relative (RFC 9110 §10.2.2): never built from the client's Host header.
+        response.headers["Location"] = request.url_for(f"read_{noun}", id=str(row.id)).path
         return one(response, row)
 
     async def list_rows(
