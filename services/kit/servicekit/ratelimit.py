@@ -5,6 +5,7 @@ per client IP, per account — rather than decorating endpoints, so the limits
 come from settings and a storage outage fails open instead of failing requests.
 """
 
+import functools
 import hashlib
 import math
 import time
@@ -18,6 +19,9 @@ from servicekit.errors import TooManyRequests
 from servicekit.logs import get_logger
 
 log = get_logger(__name__)
+
+# Limits come from settings (validated at start-up): parse each string once.
+_parse_limit = functools.cache(parse)
 
 
 def client_ip(request: Request) -> str:
@@ -39,7 +43,7 @@ class RateLimiter:
         """Count one hit against `limit` for `identity`; raise 429 when over."""
         if not self._slowapi.enabled:
             return
-        item = parse(limit)
+        item = _parse_limit(limit)
         strategy = self._slowapi.limiter
         try:
             if strategy.hit(item, *identity):

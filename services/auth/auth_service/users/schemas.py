@@ -4,19 +4,15 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from servicekit.validation import Storable
+
 MAX_EMAIL_LENGTH = 320
 MAX_PASSWORD_LENGTH = 128
 
 Email = Annotated[EmailStr, Field(max_length=MAX_EMAIL_LENGTH), AfterValidator(str.lower)]
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-Password = Annotated[str, Field(min_length=8, max_length=MAX_PASSWORD_LENGTH), AfterValidator(_no_nul)]
+Password = Annotated[str, Field(min_length=8, max_length=MAX_PASSWORD_LENGTH), Storable]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[\w.-]+$")]
 
 

@@ -8,11 +8,11 @@ from resource_service.owned.schemas import (
     ListQuery,
     RowRead,
     RowSchemas,
-    Storable,
     Title,
     UpdateSchema,
     not_null,
 )
+from servicekit.validation import Storable
 
 MAX_URL_LENGTH = 2048
 _HTTP_URL = TypeAdapter(HttpUrl)

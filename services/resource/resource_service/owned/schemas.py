@@ -4,25 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from servicekit.pagination import PageParams
+from servicekit.validation import Storable
 
-
-def _storable(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and a lone surrogate (legal in JSON's
-    # \u escapes) cannot be encoded: refuse both here, as a 422, rather than
-    # as a database error.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-Storable = AfterValidator(_storable)
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable]
 Description = Annotated[str, StringConstraints(max_length=2000), Storable]
 SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable]
