@@ -81,6 +81,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"hoststack: {exc}", file=sys.stderr)
         return 1
+    except (KeyboardInterrupt, SystemExit):
+        # Stopped while still starting: `start` has already stopped what it
+        # started; this is as clean an exit as a stop after start-up.
+        print("\nhoststack: stopped during start-up", file=sys.stderr)
+        return 0
     try:
         print(f"hoststack: up in {time.monotonic() - started:.1f}s; logs in {run_dir}", flush=True)
         for name, url in stack.urls().items():

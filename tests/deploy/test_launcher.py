@@ -174,6 +174,34 @@ def test_sigterm_to_the_launcher_stops_everything(tmp_path: Path):
             launcher.wait()
 
 
+def test_sigterm_during_start_up_stops_everything_too(tmp_path: Path):
+    """A SIGTERM that arrives while the launcher is still starting (the
+    services are launched, the gateway not yet) cleans up and exits 0."""
+    run_dir, port = tmp_path / "run", free_port()
+    launcher = _start_launcher(run_dir, port)
+    try:
+        deadline = time.monotonic() + 90
+        state: dict = {}
+        while time.monotonic() < deadline and "resource" not in state.get("processes", {}):
+            assert launcher.poll() is None, (run_dir.parent / f"{run_dir.name}-launcher.log").read_text()
+            try:
+                state = json.loads((run_dir / "hoststack.json").read_text())
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)
+        assert "resource" in state.get("processes", {}), "the launcher never started the services"
+        assert not _port_open(port), "already up: this test wants a launcher still starting"
+        pids = [info["pid"] for info in state["processes"].values()]
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(60) == 0, (run_dir.parent / f"{run_dir.name}-launcher.log").read_text()
+        _assert_all_gone(pids, [port])
+        assert not Path(state["postgres"]["base_dir"]).exists()
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait()
+
+
 def test_down_cleans_up_after_a_killed_launcher(tmp_path: Path):
     run_dir, port = tmp_path / "run", free_port()
     launcher = _start_launcher(run_dir, port)

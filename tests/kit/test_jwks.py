@@ -1,6 +1,7 @@
 """What the shared verifier takes from a JWKS document: only asymmetric
 signing keys of the allowed algorithms, and nothing at all from junk."""
 
+import asyncio
 import json
 import time
 import uuid
@@ -14,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from servicekit.errors import ServiceUnavailable, Unauthorized
 from servicekit.keys import public_jwk
-from servicekit.tokens import RemoteJWKS, TokenVerifier
+from servicekit.tokens import NO_KEYS_RETRY_SECONDS, RemoteJWKS, TokenVerifier
 
 ISSUER, AUDIENCE = "http://auth.test", "api"
 
@@ -65,4 +66,48 @@ async def test_a_junk_jwks_is_unavailable_not_a_crash(document: Any) -> None:
     keys = remote(document)
     with pytest.raises(ServiceUnavailable):
         await keys.get("any-kid")
+    await keys.aclose()
+
+
+async def test_requests_meeting_a_fetch_in_flight_wait_for_it() -> None:
+    """A cold worker: many requests arrive while the first JWKS fetch is on
+    its way. They all wait for it (one fetch) instead of answering 503."""
+    signer = Ed25519PrivateKey.generate()
+    jwk = public_jwk(signer.public_key())
+    fetches = 0
+
+    async def slow_jwks(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal fetches
+        fetches += 1
+        await asyncio.sleep(0.2)
+        await serving({"keys": [jwk]})(scope, receive, send)
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=slow_jwks))
+    keys = RemoteJWKS("http://auth.test/.well-known/jwks.json", client=client, min_refetch_interval=10)
+    found = await asyncio.gather(*(keys.get(jwk["kid"]) for _ in range(10)))
+    assert all(key is not None and key.key_id == jwk["kid"] for key in found)
+    assert fetches == 1
+    await keys.aclose()
+
+
+async def test_with_no_keys_at_all_the_jwks_is_asked_again_soon() -> None:
+    """The auth service was away at the first fetch: within about a second the
+    next request tries again, rather than waiting out the refetch interval."""
+    signer = Ed25519PrivateKey.generate()
+    jwk = public_jwk(signer.public_key())
+    available = False
+
+    async def flaky(scope: Scope, receive: Receive, send: Send) -> None:
+        if not available:
+            raise httpx.ConnectError("connection refused")
+        await serving({"keys": [jwk]})(scope, receive, send)
+
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=flaky))
+    keys = RemoteJWKS("http://auth.test/.well-known/jwks.json", client=client, min_refetch_interval=60)
+    assert await keys.refresh() is False
+    with pytest.raises(ServiceUnavailable):
+        await keys.get(jwk["kid"])  # within the retry interval: not asked again
+    available = True
+    await asyncio.sleep(NO_KEYS_RETRY_SECONDS + 0.05)
+    assert (await keys.get(jwk["kid"])) is not None
     await keys.aclose()

@@ -23,6 +23,8 @@ from servicekit.logs import get_logger
 log = get_logger(__name__)
 
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
+# How soon a JWKS that gave no usable key at all is asked again.
+NO_KEYS_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +94,32 @@ class RemoteJWKS:
         self._lock = asyncio.Lock()
 
     async def get(self, kid: str) -> jwt.PyJWK | None:
-        age = time.monotonic() - self._fetched_at
-        if kid in self._keys and age < self.max_age:
+        if kid in self._keys and self._age() < self.max_age:
             return self._keys[kid]
-        if age >= self.min_refetch_interval:
-            await self._refresh()
+        if self._age() >= self._refetch_interval():
+            # A fetch already in flight is waited for (it is bounded by the
+            # client's timeout), never skipped: a cold worker answering "keys
+            # unavailable" while its first fetch is still on the way is a 503
+            # nobody deserved.
+            await self.refresh()
         if not self._keys:
             raise ServiceUnavailable("Signing keys are unavailable; try again shortly.")
         return self._keys.get(kid)
 
-    async def _refresh(self) -> None:
+    def _age(self) -> float:
+        return time.monotonic() - self._fetched_at
+
+    def _refetch_interval(self) -> float:
+        # With no keys at all nothing can be verified: try again sooner.
+        return self.min_refetch_interval if self._keys else min(self.min_refetch_interval, NO_KEYS_RETRY_SECONDS)
+
+    async def refresh(self) -> bool:
+        """Fetch the JWKS unless another request just did (then wait for
+        that fetch); whether any keys are known afterwards. The workers call
+        it at start-up, so they hold the keys before they serve."""
         async with self._lock:
-            if time.monotonic() - self._fetched_at < self.min_refetch_interval:
-                return  # another request refreshed while we waited
-            self._fetched_at = time.monotonic()
+            if self._age() < self._refetch_interval():
+                return bool(self._keys)  # fetched while we waited
             try:
                 response = await self._client.get(self.url)
                 response.raise_for_status()
@@ -116,6 +130,11 @@ class RemoteJWKS:
                 log.warning("jwks_fetch_failed", url=self.url, error=type(exc).__name__)
             else:
                 log.info("jwks_fetched", url=self.url, kids=sorted(self._keys))
+            finally:
+                # Stamped when the fetch is over, not when it starts: requests
+                # arriving meanwhile queue on the lock instead of skipping it.
+                self._fetched_at = time.monotonic()
+            return bool(self._keys)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -40,6 +40,10 @@ def create_app(settings: ResourceSettings | None = None, *, key_source: KeySourc
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if isinstance(keys, RemoteJWKS):
+            # Hold the keys before serving; if the auth service is not up yet,
+            # the first request that needs them fetches them (and waits).
+            await keys.refresh()
         try:
             yield
         finally:
