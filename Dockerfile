@@ -11,20 +11,31 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# --- builder: the pinned dependencies in a virtualenv --------------------------
+# --- builder: the hashed third-party wheels, then our own packages -------------
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_NO_INPUT=1 \
     PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/venv
-COPY requirements/base.txt /tmp/requirements.txt
-# Wheels only: nothing is compiled, so the builder needs no compiler either.
-# pip itself is not needed at run time: remove it from the venv.
-RUN set -eu; \
-    /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -r /tmp/requirements.txt; \
-    /opt/venv/bin/python -m pip uninstall --yes --quiet setuptools pip; \
-    rm -rf /root/.cache /tmp/requirements.txt
+WORKDIR /src
+COPY requirements/base.txt requirements/build.txt requirements/
+# Wheels only, each checked against its hash in the lock: nothing is compiled,
+# so the builder needs no compiler either. The build backend (hatchling,
+# pinned and hashed too) lives in a venv of its own that never ships.
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --only-binary=:all: --require-hashes --no-deps -r requirements/base.txt \
+    && python -m venv /opt/build \
+    && /opt/build/bin/pip install --only-binary=:all: --require-hashes --no-deps -r requirements/build.txt
+COPY pyproject.toml ./
+COPY services ./services
+COPY migrations ./migrations
+# Our one wheel (kit, both services, the migration job), installed without
+# dependencies: everything it needs came from the lock above. pip itself is
+# not needed at run time: remove it from the venv.
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
+    && /opt/venv/bin/pip install --no-deps --no-index /tmp/wheels/*.whl \
+    && /opt/venv/bin/python -m pip uninstall --yes --quiet setuptools pip \
+    && rm -rf /tmp/wheels /root/.cache
 
 # --- app: the runtime everything below shares -----------------------------------
 FROM ${PYTHON_IMAGE} AS app
@@ -33,7 +44,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONFAULTHANDLER=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app/services/kit:/app/services/auth:/app/services/resource:/app \
     HOST=0.0.0.0 \
     PORT=8000 \
     WEB_CONCURRENCY=2 \
@@ -42,14 +52,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin app
+# The venv holds the code too (installed, byte-compiled by pip at build time:
+# the containers run with a read-only root and PYTHONDONTWRITEBYTECODE).
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
-COPY alembic.ini ./
-COPY migrations ./migrations
-COPY services ./services
-# Byte-compile once at build time: the containers run with a read-only root
-# filesystem and PYTHONDONTWRITEBYTECODE, so nothing is compiled at start-up.
-RUN python -m compileall -q -j 0 /app/services /app/migrations
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \

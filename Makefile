@@ -10,15 +10,23 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 # Published port of the compose gateway; compose reads the same variable.
 GATEWAY_PORT ?= 8080
 export GATEWAY_PORT
-export PYTHONPATH := $(CURDIR)/services/kit:$(CURDIR)/services/auth:$(CURDIR)/services/resource:$(CURDIR):$(CURDIR)/deploy
 
 .PHONY: help
 help:  ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/base.txt requirements/dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+LOCKS := requirements/dev.txt requirements/uv.txt pyproject.toml tools/pyproject.toml
+# The hashed locks, then our own two projects editable (no PYTHONPATH anywhere):
+# with uv (the one on PATH, else a pinned one bootstrapped with pip), seconds.
+$(VENV)/.installed: $(LOCKS)
+	@set -e; rm -rf $(VENV); uv=$$(command -v uv || true); \
+	if [ -n "$$uv" ]; then "$$uv" venv --quiet --python $(PYTHON) $(VENV); \
+	else $(PYTHON) -m venv $(VENV); \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/uv.txt; \
+	  uv=$(VENV)/bin/uv; fi; \
+	echo "venv: $$("$$uv" --version) installing requirements/dev.txt into $(VENV)"; \
+	"$$uv" pip install --quiet --python $(VENV)/bin/python --require-hashes -r requirements/dev.txt; \
+	"$$uv" pip install --quiet --python $(VENV)/bin/python --no-deps --no-build-isolation -e . -e tools
 	touch $@
 
 .PHONY: venv
@@ -26,7 +34,7 @@ venv: $(VENV)/.installed  ## Create the virtualenv with the pinned dependencies
 
 .PHONY: host-deps
 host-deps:  ## Install PostgreSQL, nginx, Redis on this host if missing (Debian, as root)
-	@bash deploy/scripts/install-host-deps.sh
+	@bash tools/install-host-deps.sh
 
 .PHONY: test
 test: venv host-deps  ## Run every test against real PostgreSQL (and nginx, Redis for the e2e ones)
@@ -43,8 +51,16 @@ fmt: venv  ## Format and autofix
 	$(VENV)/bin/ruff format .
 
 .PHONY: lock
-lock:  ## Re-resolve requirements/*.in into the pinned requirements/*.txt
-	@bash deploy/scripts/lock.sh
+lock: venv  ## Re-resolve pyproject.toml (+ tools/, requirements/*.in) into the hashed requirements/*.txt
+	@set -e; uv=$$(command -v uv || echo $(VENV)/bin/uv); \
+	compile() { "$$uv" pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	    --custom-compile-command "make lock" "$$@"; }; \
+	compile pyproject.toml -o requirements/base.txt; \
+	compile requirements/build.in -c requirements/base.txt -o requirements/build.txt; \
+	compile pyproject.toml tools/pyproject.toml requirements/build.in --group pyproject.toml:dev \
+	    -c requirements/base.txt -o requirements/dev.txt; \
+	compile requirements/uv.in -o requirements/uv.txt; \
+	echo "lock: $$(grep -c '^[A-Za-z]' requirements/base.txt) runtime pins, $$(grep -c '^[A-Za-z]' requirements/dev.txt) dev pins"
 
 .PHONY: keys secrets
 keys:  ## Generate development secrets into ./secrets (DB passwords, Ed25519 JWT key; never overwrites)
@@ -96,9 +112,9 @@ dev-down: venv  ## Clean up after a `make dev` that was killed outright
 
 .PHONY: bench
 bench: venv  ## Benchmarks: auth hash/verify costs; resource req/s on one worker vs a naive app (needs wrk)
-	@bash deploy/scripts/install-host-deps.sh --bench
-	$(PY) deploy/bench/auth_costs.py
-	$(PY) deploy/bench/resource_bench.py
+	@bash tools/install-host-deps.sh --bench
+	$(PY) tools/bench/auth_costs.py
+	$(PY) tools/bench/resource_bench.py
 
 .PHONY: clean
 clean:  ## Remove the virtualenv, caches and dev logs (keeps ./secrets: its passwords match existing volumes)

@@ -21,11 +21,14 @@ from servicekit.db import database_url
 from servicekit.logs import configure_logging, get_logger
 
 log = get_logger("migrate")
-ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+# The installed package is its own script location: the job runs from any
+# folder and needs no alembic.ini (that file is for `alembic revision`).
+SCRIPT_LOCATION = Path(__file__).resolve().parent
 
 
 def _migrate(connection: Connection, settings: MigrationSettings) -> None:
-    config = Config(str(ALEMBIC_INI))
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
     connection.commit()

@@ -8,6 +8,7 @@ users), so they see real commits, a real pool and real constraints.
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +21,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hoststack.postgres import MIGRATION_ROLE, PostgresCluster
 
 ROOT = Path(__file__).resolve().parent.parent
-# Subprocesses (the migration job, gunicorn) import the same code we do.
-SOURCE_PATHS = [ROOT / "services/kit", ROOT / "services/auth", ROOT / "services/resource", ROOT, ROOT / "deploy"]
-os.environ["PYTHONPATH"] = os.pathsep.join(str(path) for path in SOURCE_PATHS)
 DB_NAME = "app"
 MIGRATOR_PASSWORD = "migrator-" + uuid.uuid4().hex
 AUTH_DB_PASSWORD = "auth-" + uuid.uuid4().hex
@@ -58,7 +56,7 @@ class Database:
 def run_migrations(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "migrations", *args],
-        cwd=ROOT,
+        cwd=tempfile.gettempdir(),  # the installed job runs from any folder
         env={**os.environ, "ENVIRONMENT": "test", "LOG_FORMAT": "json", **env},
         capture_output=True,
         text=True,

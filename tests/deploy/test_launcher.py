@@ -1,4 +1,4 @@
-"""The host launcher (deploy/hoststack): it renders the gateway template
+"""The host launcher (tools/hoststack): it renders the gateway template
 exactly, and whatever happens to it, nothing it started is left running."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from hoststack.gateway import TEMPLATE, TEMPLATE_VARIABLES, Gateway, render_template
-from hoststack.procs import free_port
+from hoststack.procs import free_port, pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -91,18 +91,6 @@ def test_the_container_nginx_conf_with_the_rendered_template_passes_nginx_t(tmp_
 
 
 # --- process hygiene -----------------------------------------------------------------
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -110,12 +98,10 @@ def _port_open(port: int) -> bool:
 
 
 def _start_launcher(run_dir: Path, gateway_port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(DEPLOY), os.environ.get("PYTHONPATH", "")])}
     with open(run_dir.parent / f"{run_dir.name}-launcher.log", "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "hoststack", "up", "--run-dir", str(run_dir), "--gateway-port", str(gateway_port),
              "--workers", "1", "--environment", "production"],
-            env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
         )  # fmt: skip
@@ -149,11 +135,11 @@ def _everything(state: dict) -> tuple[list[int], list[int]]:
 def _assert_all_gone(pids: list[int], ports: list[int], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(_alive(pid) for pid in pids) and not any(_port_open(port) for port in ports):
+        if not any(pid_alive(pid) for pid in pids) and not any(_port_open(port) for port in ports):
             return
         time.sleep(0.2)
     raise AssertionError(
-        f"left running: pids {[p for p in pids if _alive(p)]}, ports {[p for p in ports if _port_open(p)]}"
+        f"left running: pids {[p for p in pids if pid_alive(p)]}, ports {[p for p in ports if _port_open(p)]}"
     )
 
 
@@ -210,10 +196,8 @@ def test_down_cleans_up_after_a_killed_launcher(tmp_path: Path):
         pids, ports = _everything(state)
         launcher.kill()  # SIGKILL: no chance to clean up
         launcher.wait()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(DEPLOY), os.environ.get("PYTHONPATH", "")])}
         down = subprocess.run(
             [sys.executable, "-m", "hoststack", "down", "--run-dir", str(run_dir)],
-            env=env,
             capture_output=True,
             text=True,
             timeout=90,

@@ -65,7 +65,7 @@ def test_the_build_context_is_an_allow_list():
     rules = [line for line in lines if line and not line.startswith("#")]
     assert rules[0] == "*"  # everything out, then only what the image needs back in
     allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
-    assert allowed == {"requirements/base.txt", "services", "migrations", "alembic.ini"}
+    assert allowed == {"requirements/base.txt", "requirements/build.txt", "pyproject.toml", "services", "migrations"}
 
 
 def _stages(dockerfile: str) -> dict[str, list[str]]:

@@ -1,6 +1,6 @@
 """End to end through the real nginx gateway on the host stack: PostgreSQL,
 Redis, the migration job, both services under gunicorn, nginx - all started
-by deploy/hoststack, the launcher behind `make dev`."""
+by tools/hoststack, the launcher behind `make dev`."""
 
 from __future__ import annotations
 

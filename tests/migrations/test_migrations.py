@@ -2,6 +2,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -75,7 +76,7 @@ async def test_a_job_waits_while_another_holds_the_migration_lock(scratch_databa
                 sys.executable,
                 "-m",
                 "migrations",
-                cwd=ROOT,
+                cwd=tempfile.gettempdir(),
                 env={**os.environ, "ENVIRONMENT": "test", **scratch_database.migrator_env},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

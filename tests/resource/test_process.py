@@ -5,6 +5,7 @@ models, so the `users` table is not mapped there."""
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from hoststack.procs import ManagedProcess, free_port, http_status, tail, wait_until
 from migrations.roles import RESOURCE_ROLE
-from tests.conftest import RESOURCE_DB_PASSWORD, ROOT, Database
+from tests.conftest import RESOURCE_DB_PASSWORD, Database
 from tests.resource.conftest import Account, register_and_login
 from tests.resource.test_tokens import public_pem
 
@@ -23,7 +24,9 @@ def test_importing_the_service_loads_no_auth_code() -> None:
         "import sys, resource_service.main, resource_service.items.models, resource_service.bookmarks.models; "
         "print(sorted(m for m in sys.modules if m.startswith(('auth_service', 'migrations'))))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tempfile.gettempdir()
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
@@ -44,7 +47,7 @@ def served(database: Database, signing_key_file: Path, tmp_path_factory: pytest.
         "WEB_CONCURRENCY": "1",
     }
     argv = [sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "resource_service.main:app"]
-    process = ManagedProcess("resource", argv, env=env, cwd=ROOT, log_path=folder / "gunicorn.log").start()
+    process = ManagedProcess("resource", argv, env=env, cwd=folder, log_path=folder / "gunicorn.log").start()
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: http_status(f"{base}/livez") == 200, timeout=30, process=process, what="serving")

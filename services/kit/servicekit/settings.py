@@ -1,3 +1,4 @@
+import importlib.util
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,15 @@ SECRETS_DIR = Path("/run/secrets")
 
 # Values that ship in examples and docs; production refuses to run with them.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "password", "postgres", "secret", "dev"})
+
+
+def installed_migrations() -> Path:
+    """The folder of the installed `migrations` package, found without
+    importing it (it imports every service's models)."""
+    spec = importlib.util.find_spec("migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError("the migrations package is not installed; set MIGRATIONS_DIR")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 class Environment(StrEnum):
@@ -56,7 +66,9 @@ class ServiceSettings(BaseSettings):
     db_connect_timeout: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)
     health_timeout: float = Field(default=2.0, gt=0)
-    migrations_dir: Path = Path(__file__).resolve().parents[3] / "migrations"
+    # The installed migration history, whose head readiness compares with the
+    # database's revision.
+    migrations_dir: Path = Field(default_factory=installed_migrations)
 
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")

@@ -16,6 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from hoststack.paths import MIGRATION_ROLE_SCRIPT
+from hoststack.procs import free_port
+
 
 class PostgresNotFound(RuntimeError):
     pass
@@ -38,14 +41,7 @@ def find_bindir() -> Path:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 MIGRATION_ROLE = "migrator"
-MIGRATION_ROLE_SCRIPT = Path(__file__).resolve().parent.parent / "postgres" / "migration-role.psql"
 
 
 class PostgresCluster:

@@ -1,4 +1,4 @@
-"""`python -m hoststack up|down|status` (with deploy/ on PYTHONPATH).
+"""`python -m hoststack up|down|status`.
 
 up      start the whole stack on 127.0.0.1 in the foreground (make dev);
         Ctrl-C or SIGTERM stops everything it started.
@@ -21,20 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from hoststack.procs import StartupError
+from hoststack.paths import DEV_RUN_DIR
+from hoststack.procs import StartupError, pid_alive
 from hoststack.stack import STATE_FILE, Stack, StackConfig
 
-DEFAULT_RUN_DIR = Path(__file__).resolve().parents[2] / ".run" / "dev"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+DEFAULT_RUN_DIR = DEV_RUN_DIR
 
 
 def _cmdline(pid: int) -> str:
@@ -54,7 +45,7 @@ def _read_state(run_dir: Path) -> dict | None:
 def cmd_up(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     state = _read_state(run_dir)
-    if state and _alive(state.get("launcher_pid", 0)):
+    if state and pid_alive(state.get("launcher_pid", 0)):
         print(
             f"hoststack: already running (launcher pid {state['launcher_pid']}); "
             f"stop it first: python -m hoststack down --run-dir {run_dir}",
@@ -114,21 +105,21 @@ def cmd_down(args: argparse.Namespace) -> int:
         print(f"hoststack: nothing recorded in {run_dir}", file=sys.stderr)
         return 0
     launcher = state.get("launcher_pid")
-    if launcher and launcher != os.getpid() and _alive(launcher) and "hoststack" in _cmdline(launcher):
+    if launcher and launcher != os.getpid() and pid_alive(launcher) and "hoststack" in _cmdline(launcher):
         # A live launcher cleans up after itself when asked to.
         os.kill(launcher, signal.SIGTERM)
         deadline = time.monotonic() + 40
-        while _alive(launcher) and time.monotonic() < deadline:
+        while pid_alive(launcher) and time.monotonic() < deadline:
             time.sleep(0.2)
     for name, info in state.get("processes", {}).items():
         pid = info["pid"]
-        if not _alive(pid) or Path(info["argv0"]).name not in _cmdline(pid):
+        if not pid_alive(pid) or Path(info["argv0"]).name not in _cmdline(pid):
             continue  # gone, or the pid now belongs to something else
         print(f"hoststack: stopping {name} (process group {pid})", file=sys.stderr)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + 25
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
@@ -152,7 +143,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     state = _read_state(args.run_dir)
-    if state is None or not _alive(state.get("launcher_pid", 0)):
+    if state is None or not pid_alive(state.get("launcher_pid", 0)):
         print("hoststack: not running", file=sys.stderr)
         return 1
     print(json.dumps(state, indent=2))

@@ -1,6 +1,6 @@
 """Median cost of one password hash and one access-token verification.
 
-    python deploy/bench/auth_costs.py        (or: make bench)
+    python tools/bench/auth_costs.py        (or: make bench)
 
 Uses the service's own PasswordHasher and TokenVerifier with a fresh Ed25519
 key; no database needed.

@@ -12,14 +12,6 @@ from pathlib import Path
 
 from hoststack.procs import ManagedProcess, StartupError, free_port, http_status, tail, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCE_PATHS = (
-    ROOT / "services" / "kit",
-    ROOT / "services" / "auth",
-    ROOT / "services" / "resource",
-    ROOT,
-)
-
 
 @dataclass(frozen=True)
 class ServiceSpec:
@@ -33,16 +25,13 @@ RESOURCE = ServiceSpec("resource", "resource_service.main:app", "resource_svc")
 SPECS = {spec.name: spec for spec in (AUTH, RESOURCE)}
 
 
-def python_path() -> str:
-    return ":".join(str(path) for path in SOURCE_PATHS)
-
-
 def run_migrations(env: Mapping[str, str], log_path: Path, timeout: float = 120.0) -> None:
-    """`python -m migrations` from the repository root, like the compose job."""
+    """`python -m migrations`, like the compose job (from the log's folder:
+    the installed job needs no particular working directory)."""
     with open(log_path, "ab") as log:
         result = subprocess.run(
             [sys.executable, "-m", "migrations"],
-            cwd=ROOT,
+            cwd=log_path.parent,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -74,7 +63,7 @@ class Service:
             spec.name,
             [sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", spec.app],
             env=self.env,
-            cwd=ROOT,
+            cwd=run_dir,
             log_path=self.log_path,
         )
 

@@ -33,7 +33,7 @@ from hoststack.gateway import Gateway
 from hoststack.postgres import MIGRATION_ROLE, PostgresCluster
 from hoststack.procs import StartupError, free_port
 from hoststack.redis import RedisServer
-from hoststack.services import SPECS, Service, python_path, run_migrations
+from hoststack.services import SPECS, Service, run_migrations
 
 STATE_FILE = "hoststack.json"
 DB_NAME = "app"
@@ -103,7 +103,6 @@ class Stack:
     def _base_env(self) -> dict[str, str]:
         env = {name: os.environ[name] for name in PASSTHROUGH_ENV if name in os.environ}
         env.update(
-            PYTHONPATH=python_path(),
             PYTHONUNBUFFERED="1",
             PYTHONDONTWRITEBYTECODE="1",
             ENVIRONMENT=self.config.environment,

@@ -1,19 +1,19 @@
 """Requests/s of the resource service's two hottest reads, next to a naive
 tutorial-style FastAPI app answering the same queries, in one run.
 
-    python deploy/bench/resource_bench.py [--duration 10] [--threads 2] [--connections 32]
+    python tools/bench/resource_bench.py [--duration 10] [--threads 2] [--connections 32]
 
 Starts a throwaway PostgreSQL cluster, runs the real migration job, seeds one
 user with rows among other users' rows, then serves each app under gunicorn
 with ONE worker on a free port and drives it with `wrk` (Debian: `apt-get
-install wrk`, or `bash deploy/scripts/install-host-deps.sh --bench`):
+install wrk`, or `bash tools/install-host-deps.sh --bench`):
 
 - `GET /bookmarks/?limit=20` (a page of 20 and the total count)
 - `GET /items/{id}`
 
 The resource service runs with its production settings (JSON access log,
 metrics, pooled connections as `resource_svc`); the naive app is
-deploy/bench/naive_app.py, once without a pool (as in many tutorials) and
+tools/bench/naive_app.py, once without a pool (as in many tutorials) and
 once with SQLAlchemy's default pool. Everything it starts is stopped again.
 """
 
@@ -36,13 +36,13 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCE_PATHS = [ROOT / "services/kit", ROOT / "services/auth", ROOT / "services/resource", ROOT, ROOT / "deploy"]
-sys.path[:0] = [str(path) for path in SOURCE_PATHS]
+from hoststack.postgres import PostgresCluster
+from hoststack.procs import ManagedProcess, free_port, http_status, wait_until
+from servicekit.keys import public_jwk
 
-from hoststack.postgres import PostgresCluster, free_port  # noqa: E402
-from hoststack.procs import ManagedProcess, http_status, wait_until  # noqa: E402
-from servicekit.keys import public_jwk  # noqa: E402
+# gunicorn puts its working directory on sys.path: the naive app is served
+# from here as `naive_app:app`.
+BENCH_DIR = Path(__file__).resolve().parent
 
 DB_NAME = "bench"
 OWNER_ROWS = 200  # the benchmarked user's bookmarks and items
@@ -93,7 +93,7 @@ def _token(key: Ed25519PrivateKey, subject: uuid.UUID) -> str:
 def _serving(app: App, port: int, log_dir: Path) -> Iterator[str]:
     env = {**os.environ, **app.env, "PORT": str(port), "HOST": "127.0.0.1"}
     argv = [*app.command, "--bind", f"127.0.0.1:{port}"]
-    process = ManagedProcess(app.label, argv, env=env, cwd=ROOT, log_path=log_dir / f"{app.label}.log").start()
+    process = ManagedProcess(app.label, argv, env=env, cwd=BENCH_DIR, log_path=log_dir / f"{app.label}.log").start()
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: http_status(base + app.ready_path) == 200, timeout=30, process=process, what="serving")
@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
-        sys.exit("wrk not found: apt-get install wrk (or bash deploy/scripts/install-host-deps.sh --bench)")
+        sys.exit("wrk not found: apt-get install wrk (or bash tools/install-host-deps.sh --bench)")
 
     work = Path(tempfile.mkdtemp(prefix="resource-bench-"))
     key = Ed25519PrivateKey.generate()
@@ -143,7 +143,6 @@ def main() -> None:
     owner = uuid.uuid4()
     token = _token(key, owner)
     resource_password = uuid.uuid4().hex
-    pythonpath = {"PYTHONPATH": os.pathsep.join(str(path) for path in [ROOT / "deploy/bench", *SOURCE_PATHS])}
 
     try:
         with PostgresCluster() as cluster:
@@ -152,12 +151,11 @@ def main() -> None:
             migrator = {**database, "DB_USER": cluster.superuser, "DB_PASSWORD": cluster.password}
             subprocess.run(
                 [sys.executable, "-m", "migrations"],
-                cwd=ROOT,
+                cwd=work,
                 check=True,
                 capture_output=True,
                 env={
                     **os.environ,
-                    **pythonpath,
                     **migrator,
                     "RESOURCE_DB_PASSWORD": resource_password,
                     "AUTH_DB_PASSWORD": uuid.uuid4().hex,
@@ -171,7 +169,6 @@ def main() -> None:
 
             gunicorn = [sys.executable, "-m", "gunicorn"]
             ours = {
-                **pythonpath,
                 **database,
                 "DB_USER": "resource_svc",
                 "DB_PASSWORD": resource_password,
@@ -180,7 +177,7 @@ def main() -> None:
                 "WEB_CONCURRENCY": "1",
             }
             naive_url = cluster.dsn(dbname=DB_NAME).replace("postgresql://", "postgresql+asyncpg://")
-            naive = {**pythonpath, "DATABASE_URL": naive_url, "JWT_PUBLIC_KEY_FILE": str(public_key_file)}
+            naive = {"DATABASE_URL": naive_url, "JWT_PUBLIC_KEY_FILE": str(public_key_file)}
             naive_command = [*gunicorn, "-k", "uvicorn_worker.UvicornWorker", "-w", "1", "naive_app:app"]
             apps = [
                 App(

@@ -129,6 +129,20 @@ class ManagedProcess:
         return StartupError(f"{self.name} {what} ({state}); last lines of {self.log_path}:\n{tail(self.log_path)}")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie is dead for our purposes)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

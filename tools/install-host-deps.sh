@@ -10,7 +10,7 @@
 # nothing is left running or enabled. Anywhere else it prints what to
 # install and exits 1.
 #
-# Usage: deploy/scripts/install-host-deps.sh [--bench] [--check]
+# Usage: tools/install-host-deps.sh [--bench] [--check]
 #   --bench   also require wrk
 #   --check   only report; never install (exit 1 when something is missing)
 set -euo pipefail

@@ -15,15 +15,15 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from hoststack.paths import GATEWAY_TEMPLATE
 from hoststack.procs import ManagedProcess, StartupError, http_status, wait_until
 
-DEPLOY_DIR = Path(__file__).resolve().parent.parent
-TEMPLATE = DEPLOY_DIR / "nginx" / "templates" / "gateway.conf.template"
+TEMPLATE = GATEWAY_TEMPLATE
 TEMPLATE_VARIABLES = ("AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 MAIN_CONF = """\
-# Written by hoststack for one run; see deploy/hoststack/gateway.py.
+# Written by hoststack for one run; see tools/hoststack/gateway.py.
 daemon off;
 master_process on;
 worker_processes 1;
@@ -56,7 +56,7 @@ def find_nginx() -> str:
     for candidate in (os.environ.get("NGINX_BIN"), shutil.which("nginx"), "/usr/sbin/nginx", "/usr/local/sbin/nginx"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise NginxNotFound("nginx not found: run deploy/scripts/install-host-deps.sh (or set NGINX_BIN)")
+    raise NginxNotFound("nginx not found: run tools/install-host-deps.sh (or set NGINX_BIN)")
 
 
 def render_template(variables: Mapping[str, str], template: Path = TEMPLATE) -> str:

@@ -14,7 +14,7 @@ def find_redis_server() -> str:
     for candidate in (os.environ.get("REDIS_SERVER_BIN"), shutil.which("redis-server"), "/usr/bin/redis-server"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise StartupError("redis-server not found: run deploy/scripts/install-host-deps.sh (or set REDIS_SERVER_BIN)")
+    raise StartupError("redis-server not found: run tools/install-host-deps.sh (or set REDIS_SERVER_BIN)")
 
 
 class RedisServer:
