@@ -6,9 +6,10 @@ from resource_service.bookmarks import service
 from resource_service.bookmarks.deps import BookmarkDep, BookmarksDep, LockedBookmark
 from resource_service.bookmarks.schemas import BookmarkCreate, BookmarkQuery, BookmarkRead, BookmarkUpdate
 from resource_service.bookmarks.service import BookmarkExists
-from resource_service.deps import CurrentOwner, WriteLimit
+from resource_service.deps import WriteLimit
 from resource_service.owned import service as owned
 from resource_service.owned.routing import serve_bare_path, set_location, with_etag
+from servicekit.auth import CurrentUserId
 from servicekit.errors import (
     NotFound,
     PreconditionFailed,
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/bookmarks", tags=["bookmarks"])
     summary="Create a bookmark",
 )
 async def create_bookmark(
-    data: BookmarkCreate, owner_id: CurrentOwner, bookmarks: BookmarksDep, request: Request, response: Response
+    data: BookmarkCreate, owner_id: CurrentUserId, bookmarks: BookmarksDep, request: Request, response: Response
 ) -> BookmarkRead:
     """Create a bookmark owned by the caller. Answers 201 with the bookmark, its URL in `Location` and its
     `ETag`. `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.
@@ -51,7 +52,7 @@ async def create_bookmark(
 @router.get("/", responses=error_responses(Unauthorized, ServiceUnavailable), summary="List your bookmarks")
 async def list_bookmarks(
     query: Annotated[BookmarkQuery, Query()],
-    owner_id: CurrentOwner,
+    owner_id: CurrentUserId,
     bookmarks: BookmarksDep,
     request: Request,
     response: Response,

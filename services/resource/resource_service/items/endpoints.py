@@ -2,12 +2,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from resource_service.deps import CurrentOwner, WriteLimit
+from resource_service.deps import WriteLimit
 from resource_service.items import service
 from resource_service.items.deps import ItemDep, ItemsDep, LockedItem
 from resource_service.items.schemas import ItemCreate, ItemQuery, ItemRead, ItemUpdate
 from resource_service.owned import service as owned
 from resource_service.owned.routing import serve_bare_path, set_location, with_etag
+from servicekit.auth import CurrentUserId
 from servicekit.errors import (
     NotFound,
     PreconditionFailed,
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/items", tags=["items"])
     summary="Create an item",
 )
 async def create_item(
-    data: ItemCreate, owner_id: CurrentOwner, items: ItemsDep, request: Request, response: Response
+    data: ItemCreate, owner_id: CurrentUserId, items: ItemsDep, request: Request, response: Response
 ) -> ItemRead:
     """Create an item owned by the caller. Answers 201 with the item, its URL in `Location` and its `ETag`.
     `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.
@@ -48,7 +49,7 @@ async def create_item(
 
 @router.get("/", responses=error_responses(Unauthorized, ServiceUnavailable), summary="List your items")
 async def list_items(
-    query: Annotated[ItemQuery, Query()], owner_id: CurrentOwner, items: ItemsDep, request: Request, response: Response
+    query: Annotated[ItemQuery, Query()], owner_id: CurrentUserId, items: ItemsDep, request: Request, response: Response
 ) -> list[ItemRead]:
     """The caller's items only, as a JSON array, newest first unless `sort` says otherwise. `X-Total-Count`
     holds how many match in all; `Link` (`rel="next"`) points to the next page while there is one.
