@@ -3,10 +3,13 @@ from fastapi import FastAPI
 
 from servicekit.app import create_service_app
 from servicekit.settings import ServiceSettings
+from servicekit.state import ServiceState
+from servicekit.tokens import StaticKeys, TokenVerifier
 
 
 async def test_unhandled_exceptions_become_a_500_without_internals() -> None:
-    app: FastAPI = create_service_app(ServiceSettings(environment="test"), title="t", description="d", docs_prefix="/t")
+    state = ServiceState(ServiceSettings(environment="test"), TokenVerifier(StaticKeys([]), issuer="t", audience="t"))
+    app: FastAPI = create_service_app(state, title="t", description="d", docs_prefix="/t")
 
     @app.get("/boom")
     async def boom() -> None:

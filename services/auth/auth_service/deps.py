@@ -1,4 +1,3 @@
-import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,26 +8,45 @@ from auth_service.passwords import PasswordHasher
 from auth_service.tokens.repository import RefreshTokenRepository
 from auth_service.users.models import User
 from auth_service.users.repository import UserRepository
-from servicekit.auth import ClaimsDep
+from servicekit.auth import CurrentUserId
 from servicekit.db import SessionDep
 from servicekit.errors import Unauthorized
 from servicekit.ratelimit import RateLimiter
+from servicekit.state import ServiceState, service_state
+
+
+class AuthState(ServiceState):
+    """`app.state` of the auth service: what every service keeps, and the
+    signing keyring and password hasher."""
+
+    settings: AuthSettings
+    keyring: Keyring
+    # Set when the app starts.
+    hasher: PasswordHasher
+
+    def __init__(self, settings: AuthSettings, keyring: Keyring) -> None:
+        super().__init__(settings, keyring.verifier)
+        self.keyring = keyring
+
+
+def _state(request: Request) -> AuthState:
+    return service_state(request, AuthState)
 
 
 def _settings(request: Request) -> AuthSettings:
-    return request.app.state.settings
+    return _state(request).settings
 
 
 def _keyring(request: Request) -> Keyring:
-    return request.app.state.keyring
+    return _state(request).keyring
 
 
 def _hasher(request: Request) -> PasswordHasher:
-    return request.app.state.hasher
+    return _state(request).hasher
 
 
 def _limiter(request: Request) -> RateLimiter:
-    return request.app.state.limiter
+    return _state(request).limiter
 
 
 def _users(session: SessionDep) -> UserRepository:
@@ -47,11 +65,7 @@ UsersDep = Annotated[UserRepository, Depends(_users)]
 RefreshTokensDep = Annotated[RefreshTokenRepository, Depends(_refresh_tokens)]
 
 
-async def _current_user(claims: ClaimsDep, users: UsersDep) -> User:
-    try:
-        user_id = uuid.UUID(claims.subject)
-    except ValueError:
-        raise Unauthorized("The access token is invalid.") from None
+async def _current_user(user_id: CurrentUserId, users: UsersDep) -> User:
     user = await users.get(user_id)
     if user is None:
         raise Unauthorized("The account no longer exists.")

@@ -12,14 +12,13 @@ from servicekit.db import create_engine, install_database_error_handlers
 from servicekit.errors import install_error_handlers
 from servicekit.logs import configure_logging
 from servicekit.middleware import RequestContextMiddleware
-from servicekit.ratelimit import RateLimiter
-from servicekit.settings import ServiceSettings
+from servicekit.state import ServiceState
 
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def create_service_app(
-    settings: ServiceSettings,
+    state: ServiceState,
     *,
     title: str,
     description: str,
@@ -27,16 +26,17 @@ def create_service_app(
     version: str = "1.0.0",
     lifespan: ServiceLifespan | None = None,
 ) -> FastAPI:
-    """An app with settings, logging, the database, probes, metrics, errors
-    and rate limiting wired; the service adds its routers and its own
-    start-up work through `lifespan`."""
+    """An app with logging, the database, probes, metrics, errors and rate
+    limiting wired around `state` (which becomes `app.state`); the service
+    adds its routers and its own start-up work through `lifespan`."""
+    settings = state.settings
     configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-        app.state.health = health.HealthProbe(engine, settings.migrations_dir, settings.health_timeout)
+        state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        state.health = health.HealthProbe(engine, settings.migrations_dir, settings.health_timeout)
         try:
             async with lifespan(app) if lifespan else nullcontext():
                 yield
@@ -56,8 +56,7 @@ def create_service_app(
         redoc_url=None,
         swagger_ui_parameters={"persistAuthorization": True},
     )
-    app.state.settings = settings
-    app.state.limiter = RateLimiter(settings.rate_limit_storage_uri, enabled=settings.rate_limit_enabled)
+    app.state = state
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -1,12 +1,14 @@
 """The bearer-token dependency every service uses to authenticate a request."""
 
+import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from servicekit.errors import Unauthorized
-from servicekit.tokens import AccessClaims, TokenVerifier
+from servicekit.state import ServiceState, service_state
+from servicekit.tokens import AccessClaims
 
 # Public path of the auth service's token endpoint (through the gateway): it
 # drives Swagger UI's "Authorize" button in every service's docs.
@@ -18,8 +20,19 @@ bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 async def access_claims(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> AccessClaims:
     if not token:
         raise Unauthorized("Not authenticated.")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(token)
+    return await service_state(request, ServiceState).token_verifier.verify(token)
 
 
 ClaimsDep = Annotated[AccessClaims, Depends(access_claims)]
+
+
+async def current_user_id(claims: ClaimsDep) -> uuid.UUID:
+    """The caller's user id: the access token's subject, trusted as it is.
+    Nothing is looked up here; a service that needs the account loads it."""
+    try:
+        return uuid.UUID(claims.subject)
+    except ValueError:
+        raise Unauthorized("The access token is invalid.") from None
+
+
+CurrentUserId = Annotated[uuid.UUID, Depends(current_user_id)]

@@ -2,6 +2,11 @@
 
 The session dependency owns the transaction: it commits when the endpoint
 returns and rolls back when it raises. Service code only flushes.
+
+One exception, on purpose: replaying a refresh token (auth's
+`tokens.service.rotate`) commits the revocation of the token's whole family
+and then raises 401. The revocation must outlive the failing request, whose
+transaction this dependency rolls back; that request has written nothing else.
 """
 
 from collections.abc import AsyncIterator
@@ -12,12 +17,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import URL, MetaData
 from sqlalchemy.exc import DBAPIError, InterfaceError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 from servicekit.errors import problem_response
 from servicekit.logs import get_logger
 from servicekit.settings import ServiceSettings
+from servicekit.state import ServiceState, service_state
 
 log = get_logger(__name__)
 
@@ -122,8 +128,7 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    async with service_state(request, ServiceState).sessionmaker() as session:
         try:
             yield session
         except BaseException:

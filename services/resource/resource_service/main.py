@@ -5,6 +5,7 @@ from fastapi import FastAPI
 
 from resource_service.bookmarks.endpoints import router as bookmarks_router
 from resource_service.config import ResourceSettings
+from resource_service.deps import ResourceState
 from resource_service.items.endpoints import router as items_router
 from servicekit.app import create_service_app, lazy_app
 from servicekit.keys import load_public_keys
@@ -50,11 +51,15 @@ def create_app(settings: ResourceSettings | None = None, *, key_source: KeySourc
             if key_source is None and isinstance(keys, RemoteJWKS):
                 await keys.aclose()
 
-    app = create_service_app(
-        settings, title="Resource service", description=DESCRIPTION, docs_prefix="/resource", lifespan=lifespan
-    )
-    app.state.token_verifier = TokenVerifier(
+    verifier = TokenVerifier(
         keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway=settings.jwt_leeway_seconds
+    )
+    app = create_service_app(
+        ResourceState(settings, verifier),
+        title="Resource service",
+        description=DESCRIPTION,
+        docs_prefix="/resource",
+        lifespan=lifespan,
     )
     app.include_router(items_router)
     app.include_router(bookmarks_router)

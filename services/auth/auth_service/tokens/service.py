@@ -50,7 +50,8 @@ async def rotate(tokens: RefreshTokenRepository, keyring: Keyring, raw_refresh: 
     if current.used_at is not None:
         await tokens.revoke_family(current.family_id, now)
         # The revocation must outlive this failing request, whose transaction
-        # the session dependency will roll back.
+        # the session dependency will roll back: the one place a service
+        # commits, named in servicekit.db's docstring.
         await tokens.session.commit()
         log.warning("refresh_token_reuse", family_id=str(current.family_id), user_id=str(current.user_id))
         raise Unauthorized("The refresh token was already used; every session of this login is revoked.")

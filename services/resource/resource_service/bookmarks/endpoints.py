@@ -1,24 +1,118 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
 from resource_service.bookmarks import service
-from resource_service.bookmarks.repository import BookmarkRepository
-from resource_service.bookmarks.schemas import SCHEMAS
-from resource_service.owned.endpoints import OwnedResource, owned_router
-
-NOTES = {
-    "create": "`url` must be http or https; it is stored normalised (scheme and host lower-cased, default port "
-    "and `#fragment` dropped). Each URL once per user: bookmarking it again is a 409 whose body names the "
-    "existing bookmark in `existing_id`. `tags` are lower-cased and de-duplicated.",
-    "update": "Changing `url` to one you already bookmarked is a 409 naming that bookmark in `existing_id`.",
-    "list": "Filters: `q` (text in the title, URL or description, case-insensitive) and `tag` (repeat it to "
-    "require several). `sort`: `-created_at` (default), `created_at`, `title`, `-title`, `url`, `-url`.",
-}
-
-router = owned_router(
-    OwnedResource(
-        BookmarkRepository,
-        SCHEMAS,
-        new_row=service.create,
-        change_row=service.update,
-        conflicts=(service.BookmarkExists,),
-        notes=NOTES,
-    )
+from resource_service.bookmarks.deps import BookmarkDep, BookmarksDep, LockedBookmark
+from resource_service.bookmarks.schemas import BookmarkCreate, BookmarkQuery, BookmarkRead, BookmarkUpdate
+from resource_service.bookmarks.service import BookmarkExists
+from resource_service.deps import WriteLimit
+from resource_service.owned import service as owned
+from resource_service.owned.routing import serve_bare_path, set_location, with_etag
+from servicekit.auth import CurrentUserId
+from servicekit.errors import (
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    error_responses,
 )
+from servicekit.etags import IfMatchHeader
+from servicekit.pagination import set_page_headers
+
+router = APIRouter(prefix="/bookmarks", tags=["bookmarks"])
+
+# Every route may answer 401, and 503 while the auth service's keys cannot be
+# fetched yet; the routes that write are rate-limited per account (429).
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[WriteLimit],
+    responses=error_responses(Unauthorized, ServiceUnavailable, BookmarkExists, TooManyRequests),
+    summary="Create a bookmark",
+)
+async def create_bookmark(
+    data: BookmarkCreate, owner_id: CurrentUserId, bookmarks: BookmarksDep, request: Request, response: Response
+) -> BookmarkRead:
+    """Create a bookmark owned by the caller. Answers 201 with the bookmark, its URL in `Location` and its
+    `ETag`. `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.
+
+    `url` must be http or https; it is stored normalised (scheme and host lower-cased, default port and
+    `#fragment` dropped). Each URL once per user: bookmarking it again is a 409 whose body names the existing
+    bookmark in `existing_id`. `tags` are lower-cased and de-duplicated.
+    """
+    bookmark = await service.create(bookmarks, owner_id, data)
+    set_location(response, request, "read_bookmark", bookmark)
+    return with_etag(response, bookmark, BookmarkRead)
+
+
+@router.get("/", responses=error_responses(Unauthorized, ServiceUnavailable), summary="List your bookmarks")
+async def list_bookmarks(
+    query: Annotated[BookmarkQuery, Query()],
+    owner_id: CurrentUserId,
+    bookmarks: BookmarksDep,
+    request: Request,
+    response: Response,
+) -> list[BookmarkRead]:
+    """The caller's bookmarks only, as a JSON array, newest first unless `sort` says otherwise.
+    `X-Total-Count` holds how many match in all; `Link` (`rel="next"`) points to the next page while there
+    is one.
+
+    Filters: `q` (text in the title, URL or description, case-insensitive) and `tag` (repeat it to require
+    several). `sort`: `-created_at` (default), `created_at`, `title`, `-title`, `url`, `-url`.
+    """
+    rows, total = await owned.list_page(bookmarks, owner_id, query)
+    set_page_headers(response, request.url, query, total)
+    return [BookmarkRead.model_validate(bookmark) for bookmark in rows]
+
+
+@router.get("/{id}", responses=error_responses(Unauthorized, ServiceUnavailable, NotFound), summary="Read a bookmark")
+async def read_bookmark(bookmark: BookmarkDep, response: Response) -> BookmarkRead:
+    """One of the caller's bookmarks, with its `ETag`. Someone else's bookmark is a 404."""
+    return with_etag(response, bookmark, BookmarkRead)
+
+
+@router.patch(
+    "/{id}",
+    dependencies=[WriteLimit],
+    responses=error_responses(
+        Unauthorized, ServiceUnavailable, NotFound, PreconditionFailed, BookmarkExists, TooManyRequests
+    ),
+    summary="Change a bookmark",
+)
+async def update_bookmark(
+    bookmark: LockedBookmark,
+    patch: BookmarkUpdate,
+    bookmarks: BookmarksDep,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> BookmarkRead:
+    """Partial update: only the fields sent change; a required field sent as `null` is a 422. Send the `ETag`
+    you last saw as `If-Match` to change it only if nobody else has (412 otherwise). Answers with the changed
+    row and its new `ETag`.
+
+    Changing `url` to one you already bookmarked is a 409 naming that bookmark in `existing_id`.
+    """
+    bookmark = await service.update(bookmarks, bookmark, patch, if_match)
+    return with_etag(response, bookmark, BookmarkRead)
+
+
+@router.delete(
+    "/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[WriteLimit],
+    responses=error_responses(Unauthorized, ServiceUnavailable, NotFound, PreconditionFailed, TooManyRequests),
+    summary="Delete a bookmark",
+)
+async def delete_bookmark(
+    bookmark: LockedBookmark, bookmarks: BookmarksDep, if_match: IfMatchHeader = None
+) -> Response:
+    """Delete one of the caller's bookmarks. Honours `If-Match` like PATCH."""
+    await owned.delete(bookmarks, bookmark, if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+serve_bare_path(router)

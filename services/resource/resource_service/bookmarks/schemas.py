@@ -7,7 +7,6 @@ from resource_service.owned.schemas import (
     Description,
     ListQuery,
     RowRead,
-    RowSchemas,
     Title,
     UpdateSchema,
     not_null,
@@ -88,6 +87,3 @@ class BookmarkQuery(ListQuery):
     sort: Literal["-created_at", "created_at", "title", "-title", "url", "-url"] = Field(
         "-created_at", description="Order: a column, with `-` for descending. Ties are broken by id."
     )
-
-
-SCHEMAS = RowSchemas(read=BookmarkRead, create=BookmarkCreate, update=BookmarkUpdate, query=BookmarkQuery)

@@ -9,7 +9,6 @@ from resource_service.owned.schemas import (
     Description,
     ListQuery,
     RowRead,
-    RowSchemas,
     Title,
     UpdateSchema,
     not_null,
@@ -66,6 +65,3 @@ class ItemQuery(ListQuery):
     sort: Literal["-created_at", "created_at", "title", "-title", "price", "-price"] = Field(
         "-created_at", description="Order: a column, with `-` for descending. Ties are broken by id."
     )
-
-
-SCHEMAS = RowSchemas(read=ItemRead, create=ItemCreate, update=ItemUpdate, query=ItemQuery)

@@ -1,6 +1,6 @@
 """What items and bookmarks have in common: rows owned by one user.
 
-The model mixin, the repository, the service operations and the generic routes
-live here once; each domain package declares only what is its own (columns,
-validation, filters, and what a conflict means).
+The model mixin, the repository, the service operations and the helpers the
+routes share live here once; each domain package declares what is its own
+(columns, validation, filters, what a conflict means) and writes its routes.
 """

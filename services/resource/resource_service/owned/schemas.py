@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -47,12 +47,3 @@ class ListQuery(PageParams):
     q: SearchText | None = Field(None, description="Case-insensitive text to look for.")
     # Each kind narrows this to the orders its indexes serve.
     sort: str = "-created_at"
-
-
-class RowSchemas(NamedTuple):
-    """The four schemas of one kind of row, as the generic routes use them."""
-
-    read: type[RowRead]
-    create: type[CreateSchema]
-    update: type[UpdateSchema]
-    query: type[ListQuery]

@@ -1,0 +1,45 @@
+"""What a service keeps on `app.state`, typed.
+
+Starlette's `app.state` is an untyped bag of attributes. Every service's app
+holds a `ServiceState` there instead, or a subclass adding what that service
+alone keeps (auth: its keyring and password hasher). It is still a `State`, so
+the attributes keep their names (`app.state.settings`), but each one is
+declared once, with its type. Code reaches them the same way in every
+service: `service_state(request, ServiceState).limiter`.
+"""
+
+from typing import TypeVar
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import State
+
+from servicekit.health import HealthProbe
+from servicekit.ratelimit import RateLimiter
+from servicekit.settings import ServiceSettings
+from servicekit.tokens import TokenVerifier
+
+
+class ServiceState(State):
+    settings: ServiceSettings
+    token_verifier: TokenVerifier
+    limiter: RateLimiter
+    # Set when the app starts (`create_service_app`): both need the engine.
+    sessionmaker: async_sessionmaker[AsyncSession]
+    health: HealthProbe
+
+    def __init__(self, settings: ServiceSettings, token_verifier: TokenVerifier) -> None:
+        super().__init__()
+        self.settings = settings
+        self.token_verifier = token_verifier
+        self.limiter = RateLimiter(settings.rate_limit_storage_uri, enabled=settings.rate_limit_enabled)
+
+
+AnyServiceState = TypeVar("AnyServiceState", bound=ServiceState)
+
+
+def service_state(request: Request, kind: type[AnyServiceState]) -> AnyServiceState:
+    """The app's state, as the `ServiceState` (sub)class `kind` its service built it with."""
+    state = request.app.state
+    assert isinstance(state, kind), f"app.state is a {type(state).__name__}, not a {kind.__name__}"
+    return state
