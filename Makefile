@@ -40,6 +40,9 @@ host-deps:  ## Install PostgreSQL, nginx, Redis on this host if missing (Debian,
 test: venv host-deps  ## Run every test against real PostgreSQL (and nginx, Redis for the e2e ones)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+.PHONY: all
+all: lint test  ## What CI runs before the compose stack (.ci/run): lint, then every test
+
 .PHONY: lint
 lint: venv  ## Static checks (ruff)
 	$(VENV)/bin/ruff check .
@@ -98,9 +101,9 @@ migrate: keys  ## Run the one-shot migration job against the compose database (s
 	$(COMPOSE) up -d db
 	$(COMPOSE) run --rm migrate
 
-.PHONY: smoke
-smoke:  ## The end-to-end flow against the running compose stack (after `make up`)
-	@bash deploy/scripts/compose-smoke.sh http://127.0.0.1:$(GATEWAY_PORT)
+.PHONY: e2e
+e2e: venv  ## The end-to-end suite and the container checks against the running compose stack (after `make up`)
+	E2E_TARGET=compose COMPOSE="$(COMPOSE)" $(PY) -m pytest -m "e2e or compose" tests/gateway $(PYTEST_ARGS)
 
 .PHONY: dev
 dev: venv host-deps  ## The same stack on the host, no Docker: PostgreSQL, Redis, migrations, gunicorn, nginx (Ctrl-C stops)

@@ -6,17 +6,19 @@ told to fail. Fast and deterministic: it tests nginx's own behaviour.
 
 `stack`: the whole stack on the host - PostgreSQL, Redis, the migration job,
 both services under gunicorn and nginx - started by the same launcher as
-`make dev` (deploy/hoststack), once per session, on free ports.
+`make dev` (tools/hoststack), once per session, on free ports.
+
+`platform`: where the end-to-end suite runs, chosen by `E2E_TARGET`: `host`
+(the default: the `stack` above) or `compose` (a stack `make up` started).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
-import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,10 +29,10 @@ import pytest
 from hoststack.gateway import Gateway
 from hoststack.procs import free_port
 from hoststack.stack import Stack, StackConfig
+from tests.helpers.gateway import log_entries
+from tests.helpers.platforms import ComposePlatform, HostPlatform, Platform
 
-PASSWORD = "correct horse battery staple"
-PROBLEM = "application/problem+json"
-GATEWAY_429_DETAIL = "Rate limit exceeded at the gateway; retry later."
+E2E_TARGETS = ("host", "compose")
 
 
 # --- stub upstreams ------------------------------------------------------------
@@ -102,7 +104,7 @@ class StubGateway:
     gateway: Gateway
 
     def access_entries(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.access_log.read_text().splitlines() if line.strip()]
+        return log_entries(self.access_log)
 
 
 @pytest.fixture(scope="module")
@@ -152,88 +154,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture
-def gw(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.gateway_url, timeout=15.0) as client:
-        yield client
-
-
-def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """A request that waits out the gateway's strict credential zone (5 r/s)
-    instead of failing on it: only the rate-limit test wants those 429s."""
-    for _ in range(5):
-        response = client.request(method, url, **kwargs)
-        if not (response.status_code == 429 and _is_gateway_429(response)):
-            return response
-        time.sleep(float(response.headers.get("Retry-After", "1")))
-    return response
-
-
-def _is_gateway_429(response: httpx.Response) -> bool:
-    try:
-        return response.json().get("detail") == GATEWAY_429_DETAIL
-    except ValueError:
-        return False
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """A JSON problem body (RFC 9457) with this status and the request id."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["type"] == "about:blank"
-    assert body["status"] == status
-    assert body["title"] and body["detail"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
-
-
-def unique_email() -> str:
-    return f"e2e-{uuid.uuid4().hex[:12]}@example.com"
-
-
-@dataclass
-class Account:
-    email: str
-    id: str
-    access_token: str
-    refresh_token: str
-    password: str = PASSWORD
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-
-def register_and_login(client: httpx.Client) -> Account:
-    email = unique_email()
-    created = send(client, "POST", "/auth/register", json={"email": email, "password": PASSWORD})
-    assert created.status_code == 201, created.text
-    tokens = send(client, "POST", "/auth/token", data={"username": email, "password": PASSWORD})
-    assert tokens.status_code == 200, tokens.text
-    body = tokens.json()
-    return Account(email, created.json()["id"], body["access_token"], body["refresh_token"])
-
-
-def log_entries(path: Path) -> list[dict[str, Any]]:
-    """JSON lines of a log file (lines that are not JSON are left out)."""
-    entries = []
-    for line in path.read_text(errors="replace").splitlines():
+@pytest.fixture(scope="session")
+def platform(request: pytest.FixtureRequest) -> Platform:
+    target = os.environ.get("E2E_TARGET", "host")
+    if target == "host":
+        return HostPlatform(request.getfixturevalue("stack"))
+    if target == "compose":
+        compose = ComposePlatform()
         try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
+            httpx.get(f"{compose.gateway_url}/healthz", timeout=5).raise_for_status()
+        except httpx.HTTPError as exc:
+            pytest.fail(f"E2E_TARGET=compose, but no gateway answers at {compose.gateway_url} ({exc}): make up first")
+        return compose
+    raise pytest.UsageError(f"E2E_TARGET={target!r}: expected one of {', '.join(E2E_TARGETS)}")
 
 
-def wait_for_log(path: Path, predicate: Any, timeout: float = 5.0) -> list[dict[str, Any]]:
-    """Log lines are written after the response is sent: poll briefly."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [entry for entry in log_entries(path) if predicate(entry)]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+@pytest.fixture
+def gw(platform: Platform) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=platform.gateway_url, timeout=15.0) as client:
+        yield client

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.openapi import from_url
 
 from hoststack.stack import Stack
-from tests.gateway.conftest import Account, register_and_login
+from tests.helpers.gateway import Account, register_and_login
 
 FUZZ = settings(
     max_examples=60,

@@ -1,0 +1,64 @@
+"""What only the containers can show, on the compose stack `make up` started
+(`.ci/run` runs these with the end-to-end suite: `make e2e`): only the
+gateway publishes a port, on 127.0.0.1; the services and the gateway run as
+non-root users on read-only root filesystems; Prometheus scrapes both
+services; the migration job is safe to run again."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.helpers.gateway import json_lines
+from tests.helpers.platforms import ComposePlatform, Platform
+
+pytestmark = pytest.mark.compose
+
+
+@pytest.fixture(scope="module")
+def compose(platform: Platform) -> ComposePlatform:
+    if not isinstance(platform, ComposePlatform):
+        pytest.fail("the compose checks need E2E_TARGET=compose and a stack from `make up` (run: make e2e)")
+    return platform
+
+
+def test_only_the_gateway_publishes_a_port_and_only_on_loopback(compose: ComposePlatform):
+    published: dict[str, list[str]] = {}
+    for piece in ("db", "redis", "auth", "resource", "gateway", "prometheus"):
+        ports = json.loads(compose.inspect(piece, "{{json .NetworkSettings.Ports}}")) or {}
+        published[piece] = [
+            f"{binding['HostIp']}:{binding['HostPort']}->{port}"
+            for port, bindings in ports.items()
+            for binding in bindings or []
+        ]
+    assert {piece: ports for piece, ports in published.items() if ports} == {"gateway": published["gateway"]}
+    assert published["gateway"] and all(entry.startswith("127.0.0.1:") for entry in published["gateway"])
+
+
+@pytest.mark.parametrize("piece", ["auth", "resource", "gateway"])
+def test_containers_are_non_root_on_a_read_only_root(compose: ComposePlatform, piece: str):
+    assert compose.exec(piece, "id", "-u").strip() != "0"
+    assert compose.inspect(piece, "{{.HostConfig.ReadonlyRootfs}}") == "true"
+    assert compose.inspect(piece, "{{json .HostConfig.CapDrop}}") in ('["ALL"]', '["all"]')
+
+
+def test_prometheus_scrapes_both_services(compose: ComposePlatform):
+    up: set[str] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answer = compose.exec("prometheus", "wget", "-qO-", "http://127.0.0.1:9090/api/v1/targets?state=active")
+        targets = json.loads(answer)["data"]["activeTargets"]
+        up = {target["labels"]["job"] for target in targets if target["health"] == "up"}
+        if {"auth", "resource"} <= up:
+            break
+        time.sleep(1)
+    assert {"auth", "resource"} <= up
+
+
+def test_the_migration_job_is_safe_to_run_again(compose: ComposePlatform):
+    started = time.monotonic()
+    job = compose.run("run", "--rm", "-T", "migrate", timeout=180)  # raises unless it exits 0
+    print(f"second migration run: {time.monotonic() - started:.1f}s")
+    assert [line for line in json_lines(job.stdout + job.stderr) if line.get("event") == "migrated"]

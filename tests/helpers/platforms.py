@@ -1,0 +1,145 @@
+"""One end-to-end suite, several platforms: a small control object per place
+the stack runs, so the same tests drive the host stack (`make test`) and the
+compose stack (`.ci/run`, after `make up`).
+
+A platform answers through its gateway's URL on 127.0.0.1, shows the JSON
+log lines of a piece (`gateway`, `auth`, `resource`), reads a service's
+`/metrics` on its own port (never through the gateway), stops and starts a
+service, and names the running instance of a piece (to show that stopping
+one piece left the others alone). It reaches containers only through ports
+published on 127.0.0.1 or `docker exec`, never through container addresses.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from hoststack.stack import Stack
+from tests.helpers.gateway import json_lines, log_entries
+
+ROOT = Path(__file__).resolve().parents[2]
+# Run inside a service container: its own port, as Prometheus scrapes it.
+_FETCH_METRICS = (
+    "import sys, urllib.request; "
+    "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8000/metrics', timeout=5).read().decode())"
+)
+
+
+class Platform(Protocol):
+    name: str
+    gateway_url: str
+
+    def logs(self, piece: str) -> list[dict[str, Any]]: ...
+
+    def metrics(self, service: str) -> str: ...
+
+    def stop(self, service: str) -> None: ...
+
+    def start(self, service: str) -> None: ...
+
+    def instance(self, piece: str) -> str: ...
+
+
+class HostPlatform:
+    """The stack as host processes (tools/hoststack), started by the tests."""
+
+    name = "host"
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.gateway_url = stack.gateway_url
+
+    def logs(self, piece: str) -> list[dict[str, Any]]:
+        path = self.stack.gateway_access_log if piece == "gateway" else self.stack.services[piece].log_path
+        return log_entries(path)
+
+    def metrics(self, service: str) -> str:
+        response = httpx.get(f"{self.stack.services[service].url}/metrics", timeout=10)
+        response.raise_for_status()
+        return response.text
+
+    def stop(self, service: str) -> None:
+        self.stack.services[service].stop()
+
+    def start(self, service: str) -> None:
+        self.stack.services[service].start()
+
+    def instance(self, piece: str) -> str:
+        process = self.stack.gateway.process if piece == "gateway" and self.stack.gateway else None
+        process = process or self.stack.services[piece].process
+        return str(process.pid)
+
+
+class ComposePlatform:
+    """A compose stack someone brought up (`make up`): the tests attach to it
+    and leave it running."""
+
+    name = "compose"
+
+    def __init__(self, gateway_url: str | None = None) -> None:
+        self.compose = shlex.split(os.environ.get("COMPOSE") or _default_compose())
+        self.gateway_url = gateway_url or f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8080')}"
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [*self.compose, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(self.compose)} {' '.join(args)}: {result.stderr.strip()}")
+        return result
+
+    def container(self, piece: str) -> str:
+        container = self.run("ps", "-q", piece).stdout.strip()
+        if not container:
+            raise RuntimeError(f"compose has no container for {piece}: is the stack up (make up)?")
+        return container
+
+    def inspect(self, piece: str, template: str) -> str:
+        return _docker("inspect", "-f", template, self.container(piece)).strip()
+
+    def exec(self, piece: str, *argv: str) -> str:
+        return _docker("exec", self.container(piece), *argv)
+
+    def logs(self, piece: str) -> list[dict[str, Any]]:
+        result = subprocess.run(
+            ["docker", "logs", self.container(piece)], capture_output=True, text=True, timeout=60, check=True
+        )
+        return json_lines(result.stdout + result.stderr)
+
+    def metrics(self, service: str) -> str:
+        return self.exec(service, "python", "-c", _FETCH_METRICS)
+
+    def stop(self, service: str) -> None:
+        self.run("stop", service)
+
+    def start(self, service: str, timeout: float = 90) -> None:
+        self.run("start", service)
+        deadline = time.monotonic() + timeout
+        while self.inspect(service, "{{.State.Health.Status}}") != "healthy":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{service} not healthy {timeout:.0f}s after it was started")
+            time.sleep(0.5)
+
+    def instance(self, piece: str) -> str:
+        return self.inspect(piece, "{{.Id}} {{.State.StartedAt}}")
+
+
+def _default_compose() -> str:
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        return "docker compose"
+    if shutil.which("docker-compose"):
+        return "docker-compose"
+    raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60, check=True).stdout
