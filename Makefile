@@ -37,11 +37,22 @@ host-deps:  ## Install PostgreSQL, nginx, Redis on this host if missing (Debian,
 	@bash tools/install-host-deps.sh
 
 .PHONY: test
-test: venv host-deps  ## Run every test against real PostgreSQL (and nginx, Redis for the e2e ones)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: venv host-deps  ## Every test against real PostgreSQL, nginx and Redis, under coverage; reports it (floor: 90 %)
+	@rm -f .coverage .coverage.*
+	$(PY) -m coverage run -m pytest $(PYTEST_ARGS)
+	@$(PY) -m coverage combine --quiet
+	@$(MAKE) --no-print-directory cov COV_FLOOR=$(if $(PYTEST_ARGS),0,90)
+
+.PHONY: cov
+cov: venv  ## The coverage report of the last `make test` (kit, services, migrations; in-process and the migration job)
+	$(PY) -m coverage report --fail-under=$(or $(COV_FLOOR),90)
+
+.PHONY: typecheck
+typecheck: venv  ## mypy with the pydantic plugin: --strict on the kit, services and migrations; tests and tools checked too
+	$(VENV)/bin/mypy
 
 .PHONY: all
-all: lint test  ## What CI runs before the compose stack (.ci/run): lint, then every test
+all: lint typecheck test  ## What CI runs before the compose stack (.ci/run): lint, typecheck, every test
 
 .PHONY: lint
 lint: venv  ## Static checks (ruff)
@@ -121,5 +132,5 @@ bench: venv  ## Benchmarks: auth hash/verify costs; resource req/s on one worker
 
 .PHONY: clean
 clean:  ## Remove the virtualenv, caches and dev logs (keeps ./secrets: its passwords match existing volumes)
-	rm -rf $(VENV) .run .bench .pytest_cache .ruff_cache
+	rm -rf $(VENV) .run .bench .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

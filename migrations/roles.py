@@ -53,8 +53,11 @@ def scram_sha_256(password: str, *, iterations: int = 4096) -> str:
     salted = hashlib.pbkdf2_hmac("sha256", normalised.encode(), salt, iterations)
     stored_key = hashlib.sha256(hmac.digest(salted, b"Client Key", "sha256")).digest()
     server_key = hmac.digest(salted, b"Server Key", "sha256")
-    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+    return f"SCRAM-SHA-256${iterations}:{_b64(salt)}${_b64(stored_key)}:{_b64(server_key)}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def ensure_role(connection: Connection, role: str, password: str) -> None:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -49,7 +50,7 @@ class Database:
             "RESOURCE_DB_PASSWORD": RESOURCE_DB_PASSWORD,
         }
 
-    def settings_kwargs(self, user: str, password: str) -> dict[str, object]:
+    def settings_kwargs(self, user: str, password: str) -> dict[str, Any]:
         return {key.lower(): value for key, value in self.env(user, password).items()}
 
 

@@ -2,6 +2,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,8 +16,8 @@ from tests.conftest import AUTH_DB_PASSWORD, Database
 PASSWORD = "correct horse battery"
 
 
-def make_auth_settings(database: Database, signing_key_file: Path, **overrides: object) -> AuthSettings:
-    values = {
+def make_auth_settings(database: Database, signing_key_file: Path, **overrides: Any) -> AuthSettings:
+    values: dict[str, Any] = {
         "environment": "test",
         "jwt_private_key_file": signing_key_file,
         **database.settings_kwargs(AUTH_ROLE, AUTH_DB_PASSWORD),

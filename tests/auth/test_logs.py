@@ -16,7 +16,8 @@ def log_output() -> Iterator[io.StringIO]:
     (handler,) = [
         handler
         for handler in logging.getLogger().handlers
-        if isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter)
+        if isinstance(handler, logging.StreamHandler)
+        and isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter)
     ]
     buffer = io.StringIO()
     previous = handler.setStream(buffer)

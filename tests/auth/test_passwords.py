@@ -1,7 +1,12 @@
-import bcrypt
+from typing import Any
 
+import bcrypt
+import httpx
+import pytest
+
+from auth_service import passwords
 from auth_service.passwords import PasswordHasher
-from tests.auth.conftest import login, unique_email
+from tests.auth.conftest import Account, login, unique_email
 
 
 async def test_argon2id_with_the_owasp_minimum() -> None:
@@ -19,8 +24,36 @@ async def test_a_real_bcrypt_hash_verifies_and_asks_for_an_upgrade() -> None:
     assert (await hasher.verify("wrong-password", legacy)) == (False, None)
 
 
-async def test_unknown_account_still_costs_a_verification() -> None:
-    assert (await PasswordHasher(1).verify("anything-at-all", None)) == (False, None)
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The hashes each password verification was checked against."""
+    seen: list[str] = []
+    for name in ("verify", "verify_and_update"):
+        real = getattr(passwords._CONTEXT, name)
+
+        def spy(secret: str, hashed: str, _real: Any = real) -> Any:
+            seen.append(hashed)
+            return _real(secret, hashed)
+
+        monkeypatch.setattr(passwords._CONTEXT, name, spy)
+    return seen
+
+
+async def test_unknown_account_still_costs_a_verification(verifications: list[str]) -> None:
+    hasher = PasswordHasher(1)
+    assert (await hasher.verify("anything-at-all", None)) == (False, None)
+    # a real argon2id verification, against the dummy hash
+    assert verifications == [hasher._dummy_hash] and hasher._dummy_hash.startswith("$argon2id$")
+
+
+async def test_a_login_for_an_unknown_email_verifies_once_like_a_wrong_password(
+    auth_client: httpx.AsyncClient, account: Account, verifications: list[str]
+) -> None:
+    unknown = await login(auth_client, unique_email(), "wrong-password")
+    wrong = await login(auth_client, account.email, "wrong-password")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json()["detail"] == wrong.json()["detail"]
+    assert len(verifications) == 2 and all(hashed.startswith("$argon2id$") for hashed in verifications)
 
 
 async def test_login_upgrades_a_bcrypt_hash(auth_client, database) -> None:

@@ -116,7 +116,7 @@ def test_a_valid_request_id_passes_through_both_ways(client: httpx.Client, stub_
 
 @pytest.mark.parametrize("bad", [b"has space", b"semi;colon", b"a" * 129, b'quote"', "ümlaut".encode(), b"", b"a/b"])
 def test_a_malformed_request_id_is_replaced(client: httpx.Client, bad: bytes):
-    response = client.get("/items/", headers={"X-Request-ID": bad})
+    response = client.get("/items/", headers=[(b"X-Request-ID", bad)])
     generated = response.headers["x-request-id"]
     assert generated.encode() != bad
     assert len(generated) == 32 and all(c in "0123456789abcdef" for c in generated)

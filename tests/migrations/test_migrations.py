@@ -82,7 +82,7 @@ async def test_a_job_waits_while_another_holds_the_migration_lock(scratch_databa
                 stderr=subprocess.PIPE,
             )
             try:
-                waiting = ""
+                waiting = 0
                 for _ in range(100):  # until the job is queued on our lock
                     await asyncio.sleep(0.1)
                     waiting = await holder.scalar(

@@ -30,8 +30,8 @@ def find_bindir() -> Path:
     if shutil.which("pg_config"):
         candidates.append(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip())
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    if shutil.which("initdb"):
-        candidates.append(str(Path(shutil.which("initdb")).resolve().parent))
+    if initdb := shutil.which("initdb"):
+        candidates.append(str(Path(initdb).resolve().parent))
     for candidate in filter(None, candidates):
         if (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
             return Path(candidate)

@@ -126,15 +126,20 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+# Starlette types every handler as taking an `Exception`; each is registered
+# for one class only, which the assert states (and narrows the type to).
+async def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
     return problem_response(exc.status, exc.detail, headers=exc.headers, **exc.extra)
 
 
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
     return problem_response(422, "The request failed validation; see `errors`.", errors=_field_errors(exc))
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
     return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 

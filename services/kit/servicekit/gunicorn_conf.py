@@ -8,6 +8,9 @@ import os
 import shutil
 from pathlib import Path
 
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.base import Worker
+
 from servicekit.logs import logging_dict_config
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
@@ -27,7 +30,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 proxy_allow_ips = forwarded_allow_ips
 
 
-def on_starting(server):
+def on_starting(server: Arbiter) -> None:
     """Start every run with an empty multiprocess metrics directory."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:
@@ -36,8 +39,8 @@ def on_starting(server):
         path.mkdir(parents=True, exist_ok=True)
 
 
-def child_exit(server, worker):
+def child_exit(server: Arbiter, worker: Worker) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # untyped in prometheus-client

@@ -36,20 +36,28 @@ def thumbprint(jwk: dict[str, Any]) -> str:
 
 def public_jwk(key: PublicKey) -> dict[str, Any]:
     algorithm = algorithm_for(key)
-    encoder = OKPAlgorithm if algorithm == "EdDSA" else RSAAlgorithm
-    jwk: dict[str, Any] = encoder.to_jwk(key, as_dict=True)
+    jwk: dict[str, Any] = (
+        OKPAlgorithm.to_jwk(key, as_dict=True)
+        if isinstance(key, Ed25519PublicKey)
+        else RSAAlgorithm.to_jwk(key, as_dict=True)
+    )
     jwk.update(use="sig", alg=algorithm, kid=thumbprint(jwk))
     return jwk
 
 
 def load_private_key(pem: bytes) -> PrivateKey:
     key = load_pem_private_key(pem, password=None)
-    algorithm_for(key)  # rejects unsupported key types early, with a clear message
-    return key  # type: ignore[return-value]
+    if not isinstance(key, Ed25519PrivateKey | RSAPrivateKey):
+        raise ValueError(f"unsupported signing key type: {type(key).__name__}")
+    return key
 
 
 def load_public_keys(pem_bundle: bytes) -> list[PublicKey]:
     """Every public key in a PEM bundle (one or more `BEGIN PUBLIC KEY` blocks)."""
     marker = b"-----END PUBLIC KEY-----"
     blocks = [block + marker for block in pem_bundle.split(marker) if block.strip()]
-    return [load_pem_public_key(block.strip()) for block in blocks]  # type: ignore[misc]
+    keys = [load_pem_public_key(block.strip()) for block in blocks]
+    unsupported = [type(key).__name__ for key in keys if not isinstance(key, Ed25519PublicKey | RSAPublicKey)]
+    if unsupported:
+        raise ValueError(f"unsupported public key type: {', '.join(unsupported)}")
+    return keys  # type: ignore[return-value]  # narrowed by the check above

@@ -36,7 +36,7 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
 def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
         return registry
     return REGISTRY
 

@@ -8,7 +8,7 @@ writes the one access line per request.
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
 
-class UvicornWorker(_UvicornWorker):
+class UvicornWorker(_UvicornWorker):  # type: ignore[misc]  # uvicorn-worker publishes no types
     CONFIG_KWARGS = {
         "loop": "uvloop",
         "http": "httptools",
