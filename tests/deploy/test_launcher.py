@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -97,27 +99,60 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _start_launcher(run_dir: Path, gateway_port: int) -> subprocess.Popen[bytes]:
-    with open(run_dir.parent / f"{run_dir.name}-launcher.log", "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hoststack", "up", "--run-dir", str(run_dir), "--gateway-port", str(gateway_port),
+@dataclass
+class Launcher:
+    """`python -m hoststack up` as `make dev` runs it, on a run directory and
+    a gateway port of its own."""
+
+    run_dir: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def log(self) -> str:
+        return (self.run_dir.parent / "launcher.log").read_text()
+
+    def state(self) -> dict:
+        try:
+            return json.loads((self.run_dir / "hoststack.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def wait_until(self, ready: Callable[[], bool], what: str) -> dict:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log
+            if ready():
+                return self.state()
+            time.sleep(0.02)
+        raise AssertionError(f"the launcher never {what}")
+
+    def wait_for_gateway(self) -> dict:
+        def answering() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{self.port}/auth/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        return self.wait_until(answering, "brought the gateway up")
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    run_dir, port = tmp_path / "run", free_port()
+    with open(tmp_path / "launcher.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hoststack", "up", "--run-dir", str(run_dir), "--gateway-port", str(port),
              "--workers", "1", "--environment", "production"],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )  # fmt: skip
-
-
-def _wait_for_gateway(launcher: subprocess.Popen[bytes], run_dir: Path, port: int) -> dict:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert launcher.poll() is None, (run_dir.parent / f"{run_dir.name}-launcher.log").read_text()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/auth/health", timeout=2).status_code == 200:
-                return json.loads((run_dir / "hoststack.json").read_text())
-        except (httpx.HTTPError, OSError, ValueError):
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the launcher never brought the gateway up")
+    try:
+        yield Launcher(run_dir, port, process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _everything(state: dict) -> tuple[list[int], list[int]]:
@@ -143,70 +178,40 @@ def _assert_all_gone(pids: list[int], ports: list[int], timeout: float = 30) -> 
     )
 
 
-def test_sigterm_to_the_launcher_stops_everything(tmp_path: Path):
-    run_dir, port = tmp_path / "run", free_port()
-    launcher = _start_launcher(run_dir, port)
-    try:
-        state = _wait_for_gateway(launcher, run_dir, port)
-        pids, ports = _everything(state)
-        launcher.send_signal(signal.SIGTERM)
-        assert launcher.wait(60) == 0
-        _assert_all_gone(pids, ports)
-        assert not Path(state["postgres"]["base_dir"]).exists()
-        assert not (run_dir / "hoststack.json").exists()
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
+def test_sigterm_to_the_launcher_stops_everything(launcher: Launcher):
+    state = launcher.wait_for_gateway()
+    pids, ports = _everything(state)
+    launcher.process.send_signal(signal.SIGTERM)
+    assert launcher.process.wait(60) == 0, launcher.log
+    _assert_all_gone(pids, ports)
+    assert not Path(state["postgres"]["base_dir"]).exists()
+    assert not (launcher.run_dir / "hoststack.json").exists()
 
 
-def test_sigterm_during_start_up_stops_everything_too(tmp_path: Path):
+def test_sigterm_during_start_up_stops_everything_too(launcher: Launcher):
     """A SIGTERM that arrives while the launcher is still starting (the
     services are launched, the gateway not yet) cleans up and exits 0."""
-    run_dir, port = tmp_path / "run", free_port()
-    launcher = _start_launcher(run_dir, port)
-    try:
-        deadline = time.monotonic() + 90
-        state: dict = {}
-        while time.monotonic() < deadline and "resource" not in state.get("processes", {}):
-            assert launcher.poll() is None, (run_dir.parent / f"{run_dir.name}-launcher.log").read_text()
-            try:
-                state = json.loads((run_dir / "hoststack.json").read_text())
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.02)
-        assert "resource" in state.get("processes", {}), "the launcher never started the services"
-        assert not _port_open(port), "already up: this test wants a launcher still starting"
-        pids = [info["pid"] for info in state["processes"].values()]
-        launcher.send_signal(signal.SIGTERM)
-        assert launcher.wait(60) == 0, (run_dir.parent / f"{run_dir.name}-launcher.log").read_text()
-        _assert_all_gone(pids, [port])
-        assert not Path(state["postgres"]["base_dir"]).exists()
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
+    state = launcher.wait_until(lambda: "resource" in launcher.state().get("processes", {}), "started the services")
+    assert not _port_open(launcher.port), "already up: this test wants a launcher still starting"
+    pids = [info["pid"] for info in state["processes"].values()]
+    launcher.process.send_signal(signal.SIGTERM)
+    assert launcher.process.wait(60) == 0, launcher.log
+    _assert_all_gone(pids, [launcher.port])
+    assert not Path(state["postgres"]["base_dir"]).exists()
 
 
-def test_down_cleans_up_after_a_killed_launcher(tmp_path: Path):
-    run_dir, port = tmp_path / "run", free_port()
-    launcher = _start_launcher(run_dir, port)
-    try:
-        state = _wait_for_gateway(launcher, run_dir, port)
-        pids, ports = _everything(state)
-        launcher.kill()  # SIGKILL: no chance to clean up
-        launcher.wait()
-        down = subprocess.run(
-            [sys.executable, "-m", "hoststack", "down", "--run-dir", str(run_dir)],
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
-        assert down.returncode == 0, down.stderr
-        _assert_all_gone(pids, ports)
-        assert not Path(state["postgres"]["base_dir"]).exists()
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
+def test_down_cleans_up_after_a_killed_launcher(launcher: Launcher):
+    state = launcher.wait_for_gateway()
+    pids, ports = _everything(state)
+    launcher.process.kill()  # SIGKILL: no chance to clean up
+    launcher.process.wait()
+    down = subprocess.run(
+        [sys.executable, "-m", "hoststack", "down", "--run-dir", str(launcher.run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert down.returncode == 0, down.stderr
+    _assert_all_gone(pids, ports)
+    assert not Path(state["postgres"]["base_dir"]).exists()

@@ -20,6 +20,8 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import port_for
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -27,10 +29,11 @@ class StartupError(RuntimeError):
     """A piece of the stack did not come up; the message says which and why."""
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def free_port() -> int:
+    """A free port outside the kernel's ephemeral range (port-for): a stopped
+    piece's port is never handed to some outgoing connection meanwhile, so it
+    can start again on the same port."""
+    return port_for.select_random()
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -131,12 +134,8 @@ class ManagedProcess:
 
 def pid_alive(pid: int) -> bool:
     """Whether `pid` is a live process (a zombie is dead for our purposes)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _exists(os.kill, pid):
         return False
-    except PermissionError:
-        return True
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
     except (OSError, IndexError):
@@ -144,12 +143,17 @@ def pid_alive(pid: int) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
+    return _exists(os.killpg, pgid)
+
+
+def _exists(send_signal: Callable[[int, int], None], target: int) -> bool:
+    """Whether signal 0 finds `target` (a process, or a process group)."""
     try:
-        os.killpg(pgid, 0)
+        send_signal(target, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        return True  # it exists, it is just not ours
     return True
 
 
