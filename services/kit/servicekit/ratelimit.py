@@ -54,5 +54,13 @@ class RateLimiter:
             return
         raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
 
+    def check_client_and_account(
+        self, action: str, request: Request, account: str, *, per_client: str, per_account: str
+    ) -> None:
+        """`action` (a login, a registration) limited per client address and
+        per account, each on its own counter; the account by its digest."""
+        self.check(per_client, f"{action}-ip", client_ip(request))
+        self.check(per_account, f"{action}-account", account_key(account))
+
     def reset(self) -> None:
         self._slowapi.reset()

@@ -8,7 +8,6 @@ from auth_service.tokens import service
 from auth_service.tokens.schemas import RefreshRequest, TokenResponse
 from auth_service.users import service as users_service
 from servicekit.errors import TooManyRequests, Unauthorized, error_responses
-from servicekit.ratelimit import account_key, client_ip
 
 router = APIRouter(tags=["tokens"])
 
@@ -27,8 +26,13 @@ async def _password_grant(
     limiter: LimiterDep,
     settings: SettingsDep,
 ) -> TokenResponse:
-    limiter.check(settings.login_rate_limit, "login-ip", client_ip(request))
-    limiter.check(settings.login_account_rate_limit, "login-account", account_key(form.username))
+    limiter.check_client_and_account(
+        "login",
+        request,
+        form.username,
+        per_client=settings.login_rate_limit,
+        per_account=settings.login_account_rate_limit,
+    )
     user = await users_service.authenticate(users, hasher, form.username, form.password)
     response.headers.update(NO_STORE)
     return await service.issue(tokens, keyring, user.id, settings.refresh_token_ttl_seconds)

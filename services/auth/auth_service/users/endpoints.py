@@ -4,7 +4,6 @@ from auth_service.deps import CurrentUser, HasherDep, LimiterDep, SettingsDep, U
 from auth_service.users import service
 from auth_service.users.schemas import UserCreate, UserRead
 from servicekit.errors import Conflict, TooManyRequests, Unauthorized, error_responses
-from servicekit.ratelimit import account_key, client_ip
 
 router = APIRouter(tags=["users"])
 
@@ -23,8 +22,13 @@ async def register(
     settings: SettingsDep,
 ) -> UserRead:
     """Create an account. The email is the login name; it is stored lower-cased."""
-    limiter.check(settings.register_rate_limit, "register-ip", client_ip(request))
-    limiter.check(settings.register_account_rate_limit, "register-account", account_key(data.email))
+    limiter.check_client_and_account(
+        "register",
+        request,
+        data.email,
+        per_client=settings.register_rate_limit,
+        per_account=settings.register_account_rate_limit,
+    )
     user = await service.register(users, hasher, data)
     return UserRead.model_validate(user)
 

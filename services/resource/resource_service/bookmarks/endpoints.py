@@ -1,41 +1,34 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from resource_service.bookmarks import service
-from resource_service.bookmarks.deps import BookmarkDep, BookmarksDep, LockedBookmark
+from resource_service.bookmarks.models import Bookmark
+from resource_service.bookmarks.repository import BookmarkRepository
 from resource_service.bookmarks.schemas import BookmarkCreate, BookmarkQuery, BookmarkRead, BookmarkUpdate
 from resource_service.bookmarks.service import BookmarkExists
 from resource_service.deps import WriteLimit
 from resource_service.owned import service as owned
-from resource_service.owned.routing import serve_bare_path, set_location, with_etag
+from resource_service.owned.routing import caller_row, created, errors, page, repository, serve_bare_path, with_etag
 from servicekit.auth import CurrentUserId
-from servicekit.errors import (
-    NotFound,
-    PreconditionFailed,
-    ServiceUnavailable,
-    TooManyRequests,
-    Unauthorized,
-    error_responses,
-)
 from servicekit.etags import IfMatchHeader
-from servicekit.pagination import set_page_headers
 
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"])
 
-# Every route may answer 401, and 503 while the auth service's keys cannot be
-# fetched yet; the routes that write are rate-limited per account (429).
+Bookmarks = Annotated[BookmarkRepository, Depends(repository(BookmarkRepository))]
+CallersBookmark = Annotated[Bookmark, Depends(caller_row(BookmarkRepository))]
+LockedBookmark = Annotated[Bookmark, Depends(caller_row(BookmarkRepository, for_update=True))]
 
 
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
     dependencies=[WriteLimit],
-    responses=error_responses(Unauthorized, ServiceUnavailable, BookmarkExists, TooManyRequests),
+    responses=errors(BookmarkExists, write=True),
     summary="Create a bookmark",
 )
 async def create_bookmark(
-    data: BookmarkCreate, owner_id: CurrentUserId, bookmarks: BookmarksDep, request: Request, response: Response
+    data: BookmarkCreate, owner_id: CurrentUserId, bookmarks: Bookmarks, request: Request, response: Response
 ) -> BookmarkRead:
     """Create a bookmark owned by the caller. Answers 201 with the bookmark, its URL in `Location` and its
     `ETag`. `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.
@@ -45,15 +38,14 @@ async def create_bookmark(
     bookmark in `existing_id`. `tags` are lower-cased and de-duplicated.
     """
     bookmark = await service.create(bookmarks, owner_id, data)
-    set_location(response, request, "read_bookmark", bookmark)
-    return with_etag(response, bookmark, BookmarkRead)
+    return created(request, response, "read_bookmark", bookmark, BookmarkRead)
 
 
-@router.get("/", responses=error_responses(Unauthorized, ServiceUnavailable), summary="List your bookmarks")
+@router.get("/", responses=errors(), summary="List your bookmarks")
 async def list_bookmarks(
     query: Annotated[BookmarkQuery, Query()],
     owner_id: CurrentUserId,
-    bookmarks: BookmarksDep,
+    bookmarks: Bookmarks,
     request: Request,
     response: Response,
 ) -> list[BookmarkRead]:
@@ -65,12 +57,11 @@ async def list_bookmarks(
     several). `sort`: `-created_at` (default), `created_at`, `title`, `-title`, `url`, `-url`.
     """
     rows, total = await owned.list_page(bookmarks, owner_id, query)
-    set_page_headers(response, request.url, query, total)
-    return [BookmarkRead.model_validate(bookmark) for bookmark in rows]
+    return page(request, response, query, rows, total, BookmarkRead)
 
 
-@router.get("/{id}", responses=error_responses(Unauthorized, ServiceUnavailable, NotFound), summary="Read a bookmark")
-async def read_bookmark(bookmark: BookmarkDep, response: Response) -> BookmarkRead:
+@router.get("/{id}", responses=errors(row=True), summary="Read a bookmark")
+async def read_bookmark(bookmark: CallersBookmark, response: Response) -> BookmarkRead:
     """One of the caller's bookmarks, with its `ETag`. Someone else's bookmark is a 404."""
     return with_etag(response, bookmark, BookmarkRead)
 
@@ -78,15 +69,13 @@ async def read_bookmark(bookmark: BookmarkDep, response: Response) -> BookmarkRe
 @router.patch(
     "/{id}",
     dependencies=[WriteLimit],
-    responses=error_responses(
-        Unauthorized, ServiceUnavailable, NotFound, PreconditionFailed, BookmarkExists, TooManyRequests
-    ),
+    responses=errors(BookmarkExists, row=True, write=True),
     summary="Change a bookmark",
 )
 async def update_bookmark(
     bookmark: LockedBookmark,
     patch: BookmarkUpdate,
-    bookmarks: BookmarksDep,
+    bookmarks: Bookmarks,
     response: Response,
     if_match: IfMatchHeader = None,
 ) -> BookmarkRead:
@@ -104,15 +93,12 @@ async def update_bookmark(
     "/{id}",
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[WriteLimit],
-    responses=error_responses(Unauthorized, ServiceUnavailable, NotFound, PreconditionFailed, TooManyRequests),
+    responses=errors(row=True, write=True),
     summary="Delete a bookmark",
 )
-async def delete_bookmark(
-    bookmark: LockedBookmark, bookmarks: BookmarksDep, if_match: IfMatchHeader = None
-) -> Response:
+async def delete_bookmark(bookmark: LockedBookmark, bookmarks: Bookmarks, if_match: IfMatchHeader = None) -> None:
     """Delete one of the caller's bookmarks. Honours `If-Match` like PATCH."""
     await owned.delete(bookmarks, bookmark, if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 serve_bare_path(router)

@@ -2,15 +2,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, HttpUrl, StringConstraints, TypeAdapter, ValidationError
 
-from resource_service.owned.schemas import (
-    CreateSchema,
-    Description,
-    ListQuery,
-    RowRead,
-    Title,
-    UpdateSchema,
-    not_null,
-)
+from resource_service.owned.schemas import CreateSchema, Description, ListQuery, RowRead, Title, UpdateSchema, not_null
 from servicekit.validation import Storable
 
 MAX_URL_LENGTH = 2048

@@ -1,40 +1,33 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from resource_service.deps import WriteLimit
 from resource_service.items import service
-from resource_service.items.deps import ItemDep, ItemsDep, LockedItem
+from resource_service.items.models import Item
+from resource_service.items.repository import ItemRepository
 from resource_service.items.schemas import ItemCreate, ItemQuery, ItemRead, ItemUpdate
 from resource_service.owned import service as owned
-from resource_service.owned.routing import serve_bare_path, set_location, with_etag
+from resource_service.owned.routing import caller_row, created, errors, page, repository, serve_bare_path, with_etag
 from servicekit.auth import CurrentUserId
-from servicekit.errors import (
-    NotFound,
-    PreconditionFailed,
-    ServiceUnavailable,
-    TooManyRequests,
-    Unauthorized,
-    error_responses,
-)
 from servicekit.etags import IfMatchHeader
-from servicekit.pagination import set_page_headers
 
 router = APIRouter(prefix="/items", tags=["items"])
 
-# Every route may answer 401, and 503 while the auth service's keys cannot be
-# fetched yet; the routes that write are rate-limited per account (429).
+Items = Annotated[ItemRepository, Depends(repository(ItemRepository))]
+CallersItem = Annotated[Item, Depends(caller_row(ItemRepository))]
+LockedItem = Annotated[Item, Depends(caller_row(ItemRepository, for_update=True))]
 
 
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
     dependencies=[WriteLimit],
-    responses=error_responses(Unauthorized, ServiceUnavailable, TooManyRequests),
+    responses=errors(write=True),
     summary="Create an item",
 )
 async def create_item(
-    data: ItemCreate, owner_id: CurrentUserId, items: ItemsDep, request: Request, response: Response
+    data: ItemCreate, owner_id: CurrentUserId, items: Items, request: Request, response: Response
 ) -> ItemRead:
     """Create an item owned by the caller. Answers 201 with the item, its URL in `Location` and its `ETag`.
     `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.
@@ -43,13 +36,12 @@ async def create_item(
     comes back as a string with two places ("12.50").
     """
     item = await service.create(items, owner_id, data)
-    set_location(response, request, "read_item", item)
-    return with_etag(response, item, ItemRead)
+    return created(request, response, "read_item", item, ItemRead)
 
 
-@router.get("/", responses=error_responses(Unauthorized, ServiceUnavailable), summary="List your items")
+@router.get("/", responses=errors(), summary="List your items")
 async def list_items(
-    query: Annotated[ItemQuery, Query()], owner_id: CurrentUserId, items: ItemsDep, request: Request, response: Response
+    query: Annotated[ItemQuery, Query()], owner_id: CurrentUserId, items: Items, request: Request, response: Response
 ) -> list[ItemRead]:
     """The caller's items only, as a JSON array, newest first unless `sort` says otherwise. `X-Total-Count`
     holds how many match in all; `Link` (`rel="next"`) points to the next page while there is one.
@@ -58,24 +50,18 @@ async def list_items(
     `max_price`. `sort`: `-created_at` (default), `created_at`, `title`, `-title`, `price`, `-price`.
     """
     rows, total = await owned.list_page(items, owner_id, query)
-    set_page_headers(response, request.url, query, total)
-    return [ItemRead.model_validate(item) for item in rows]
+    return page(request, response, query, rows, total, ItemRead)
 
 
-@router.get("/{id}", responses=error_responses(Unauthorized, ServiceUnavailable, NotFound), summary="Read an item")
-async def read_item(item: ItemDep, response: Response) -> ItemRead:
+@router.get("/{id}", responses=errors(row=True), summary="Read an item")
+async def read_item(item: CallersItem, response: Response) -> ItemRead:
     """One of the caller's items, with its `ETag`. Someone else's item is a 404."""
     return with_etag(response, item, ItemRead)
 
 
-@router.patch(
-    "/{id}",
-    dependencies=[WriteLimit],
-    responses=error_responses(Unauthorized, ServiceUnavailable, NotFound, PreconditionFailed, TooManyRequests),
-    summary="Change an item",
-)
+@router.patch("/{id}", dependencies=[WriteLimit], responses=errors(row=True, write=True), summary="Change an item")
 async def update_item(
-    item: LockedItem, patch: ItemUpdate, items: ItemsDep, response: Response, if_match: IfMatchHeader = None
+    item: LockedItem, patch: ItemUpdate, items: Items, response: Response, if_match: IfMatchHeader = None
 ) -> ItemRead:
     """Partial update: only the fields sent change; a required field sent as `null` is a 422. Send the `ETag`
     you last saw as `If-Match` to change it only if nobody else has (412 otherwise). Answers with the changed
@@ -89,13 +75,12 @@ async def update_item(
     "/{id}",
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[WriteLimit],
-    responses=error_responses(Unauthorized, ServiceUnavailable, NotFound, PreconditionFailed, TooManyRequests),
+    responses=errors(row=True, write=True),
     summary="Delete an item",
 )
-async def delete_item(item: LockedItem, items: ItemsDep, if_match: IfMatchHeader = None) -> Response:
+async def delete_item(item: LockedItem, items: Items, if_match: IfMatchHeader = None) -> None:
     """Delete one of the caller's items. Honours `If-Match` like PATCH."""
     await owned.delete(items, item, if_match)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 serve_bare_path(router)

@@ -4,15 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, PlainSerializer
 
-from resource_service.owned.schemas import (
-    CreateSchema,
-    Description,
-    ListQuery,
-    RowRead,
-    Title,
-    UpdateSchema,
-    not_null,
-)
+from resource_service.owned.schemas import CreateSchema, Description, ListQuery, RowRead, Title, UpdateSchema, not_null
 
 CENT = Decimal("0.01")
 

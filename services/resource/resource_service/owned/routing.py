@@ -1,19 +1,69 @@
-"""What the routes of every kind of owned row share: the `{id}` path
-parameter, the `ETag` and `Location` headers, and the bare collection path."""
+"""What the routes of every kind of owned row share: the dependencies that
+load the caller's row (404 otherwise), the errors each route declares, the
+`ETag`, `Location` and paging headers, and the bare collection path. The
+routes themselves are written out, one function each, in `items/` and
+`bookmarks/`."""
 
 import uuid
-from typing import Annotated, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.routing import APIRoute
 
 from resource_service.owned import service
 from resource_service.owned.models import OwnedMixin
-from resource_service.owned.schemas import RowRead
+from resource_service.owned.repository import OwnedRepository, Row
+from resource_service.owned.schemas import ListQuery, RowRead
+from servicekit.auth import CurrentUserId
+from servicekit.db import SessionDep
+from servicekit.errors import (
+    AppError,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    error_responses,
+)
+from servicekit.pagination import set_page_headers
 
 RowId = Annotated[uuid.UUID, Path(alias="id", description="The row's id (a UUID).")]
-
+Repository = TypeVar("Repository", bound=OwnedRepository[Any])
 Read = TypeVar("Read", bound=RowRead)
+
+
+def errors(*domain: type[AppError], row: bool = False, write: bool = False) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: every route may answer 401, and 503 while the
+    auth service's keys cannot be fetched yet; a route on `/{id}` adds 404 (412
+    when it writes: `If-Match`); writes are rate-limited per account (429)."""
+    declared: list[type[AppError]] = [Unauthorized, ServiceUnavailable]
+    declared += [NotFound] if row else []
+    declared += [PreconditionFailed] if row and write else []
+    declared += [*domain, TooManyRequests] if write else [*domain]
+    return error_responses(*declared)
+
+
+def repository(kind: type[Repository]) -> Callable[[SessionDep], Repository]:
+    """A dependency: the kind's repository on the request's session."""
+
+    def on_session(session: SessionDep) -> Repository:
+        return kind(session)
+
+    return on_session
+
+
+def caller_row(
+    kind: type[OwnedRepository[Row]], *, for_update: bool = False
+) -> Callable[[uuid.UUID, uuid.UUID, SessionDep], Awaitable[Row]]:
+    """A dependency: the caller's row named by `{id}`, 404 when it is missing
+    or someone else's; `for_update` locks it until the transaction ends, so an
+    `If-Match` check stays true until the write."""
+
+    async def load(row_id: RowId, owner_id: CurrentUserId, session: SessionDep) -> Row:
+        return await service.get(kind(session), owner_id, row_id, for_update=for_update)
+
+    return load
 
 
 def with_etag(response: Response, row: OwnedMixin, schema: type[Read]) -> Read:
@@ -22,10 +72,21 @@ def with_etag(response: Response, row: OwnedMixin, schema: type[Read]) -> Read:
     return schema.model_validate(row)
 
 
-def set_location(response: Response, request: Request, route_name: str, row: OwnedMixin) -> None:
-    """`Location`: the URL of the route `route_name` for `row`."""
-    # Origin-relative (RFC 9110 §10.2.2): never built from the client's Host header.
+def created(request: Request, response: Response, route_name: str, row: OwnedMixin, schema: type[Read]) -> Read:
+    """A 201's body and headers: `Location` names the route `route_name` for
+    `row`, origin-relative (RFC 9110 §10.2.2) - never built from the client's
+    Host header - and the `ETag`."""
     response.headers["Location"] = request.url_for(route_name, id=str(row.id)).path
+    return with_etag(response, row, schema)
+
+
+def page(
+    request: Request, response: Response, query: ListQuery, rows: Sequence[OwnedMixin], total: int,
+    schema: type[Read],
+) -> list[Read]:  # fmt: skip
+    """A list's body, with `X-Total-Count` and `Link` built from the query."""
+    set_page_headers(response, request.url, query, total)
+    return [schema.model_validate(row) for row in rows]
 
 
 def serve_bare_path(router: APIRouter) -> None:
