@@ -16,7 +16,7 @@ help:  ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 LOCKS := requirements/dev.txt requirements/uv.txt pyproject.toml tools/pyproject.toml
-# The hashed locks, then our own two projects editable (no PYTHONPATH anywhere):
+# The hashed locks, then our own two projects editable (installed, never put on a path by hand):
 # with uv (the one on PATH, else a pinned one bootstrapped with pip), seconds.
 $(VENV)/.installed: $(LOCKS)
 	@set -e; rm -rf $(VENV); uv=$$(command -v uv || true); \

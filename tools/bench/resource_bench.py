@@ -40,7 +40,7 @@ from hoststack.postgres import PostgresCluster
 from hoststack.procs import ManagedProcess, free_port, http_status, wait_until
 from servicekit.keys import public_jwk
 
-# gunicorn puts its working directory on sys.path: the naive app is served
+# gunicorn imports from its working directory: the naive app is served
 # from here as `naive_app:app`.
 BENCH_DIR = Path(__file__).resolve().parent
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicekit.errors import problem_response
 from servicekit.logs import get_logger
+from servicekit.state import ServiceState, service_state
 
 log = get_logger(__name__)
 
@@ -54,7 +55,7 @@ async def livez() -> dict[str, str]:
 
 
 async def _probe(request: Request) -> JSONResponse:
-    checks = await request.app.state.health.check()
+    checks = await service_state(request, ServiceState).health.check()
     if all(result == "ok" for result in checks.values()):
         return JSONResponse({"status": "ok", "checks": checks})
     return problem_response(503, "The service is not ready.", checks=checks)

@@ -8,16 +8,18 @@ declared once, with its type. Code reaches them the same way in every
 service: `service_state(request, ServiceState).limiter`.
 """
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
-from servicekit.health import HealthProbe
 from servicekit.ratelimit import RateLimiter
 from servicekit.settings import ServiceSettings
 from servicekit.tokens import TokenVerifier
+
+if TYPE_CHECKING:  # the probe's routes read this state: no import cycle at run time
+    from servicekit.health import HealthProbe
 
 
 class ServiceState(State):
@@ -26,7 +28,7 @@ class ServiceState(State):
     limiter: RateLimiter
     # Set when the app starts (`create_service_app`): both need the engine.
     sessionmaker: async_sessionmaker[AsyncSession]
-    health: HealthProbe
+    health: "HealthProbe"
 
     def __init__(self, settings: ServiceSettings, token_verifier: TokenVerifier) -> None:
         super().__init__()
