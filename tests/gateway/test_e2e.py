@@ -13,15 +13,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.helpers.gateway import (
-    GATEWAY_429_DETAIL,
-    PASSWORD,
-    assert_problem,
-    register_and_login,
-    send,
-    unique_email,
-    wait_for_log,
-)
+from tests.helpers.accounts import PASSWORD, unique_email
+from tests.helpers.gateway import GATEWAY_429_DETAIL, assert_problem, register_and_login, send, wait_for_log
 from tests.helpers.platforms import Platform
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,8 @@ from migrations.lock import ADVISORY_LOCK_KEY
 from migrations.roles import AUTH_ROLE, RESOURCE_ROLE, TABLE_GRANTS
 from servicekit.db import database_url
 from servicekit.settings import ServiceSettings
-from tests.conftest import AUTH_DB_PASSWORD, MIGRATOR_PASSWORD, RESOURCE_DB_PASSWORD, ROOT, Database, run_migrations
+from tests.helpers import ROOT
+from tests.helpers.database import AUTH_DB_PASSWORD, MIGRATOR_PASSWORD, RESOURCE_DB_PASSWORD, Database, run_migrations
 
 
 def alembic(database: Database, *args: str) -> subprocess.CompletedProcess[str]:

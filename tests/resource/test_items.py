@@ -4,7 +4,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.resource.conftest import Account, create, list_ids
+from tests.helpers.accounts import Account
+from tests.helpers.rows import create, list_ids
 
 
 async def test_create_item_returns_201_location_and_etag(client: httpx.AsyncClient, account: Account) -> None:
