@@ -137,12 +137,6 @@ def _as(database: Database, role: str, password: str, sql: str) -> subprocess.Co
 ROLES = {AUTH_ROLE: AUTH_DB_PASSWORD, RESOURCE_ROLE: RESOURCE_DB_PASSWORD}
 
 
-def test_resource_role_cannot_read_password_hashes(database: Database) -> None:
-    result = _as(database, RESOURCE_ROLE, RESOURCE_DB_PASSWORD, "SELECT password_hash FROM users LIMIT 1")
-    assert result.returncode != 0
-    assert "permission denied" in result.stderr
-
-
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_each_role_reaches_only_its_own_tables(database: Database, role: str) -> None:
     tables = database.cluster.psql(

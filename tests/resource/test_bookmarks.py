@@ -173,7 +173,6 @@ async def test_filters(client: httpx.AsyncClient, account: Account) -> None:
 @pytest.mark.parametrize(
     "params",
     [
-        {"sort": "price"},
         {"sort": "owner_id"},
         {"tag": "Not Valid"},
         {"tag": "x" * 33},
