@@ -7,7 +7,7 @@ import httpx
 import pytest
 import structlog
 
-from tests.auth.conftest import PASSWORD, unique_email
+from tests.helpers.accounts import PASSWORD, unique_email
 
 
 @pytest.fixture

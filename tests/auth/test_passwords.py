@@ -6,7 +6,7 @@ import pytest
 
 from auth_service import passwords
 from auth_service.passwords import PasswordHasher
-from tests.auth.conftest import Account, login, unique_email
+from tests.helpers.accounts import Account, login, unique_email
 
 
 async def test_argon2id_with_the_owasp_minimum() -> None:

@@ -2,7 +2,7 @@ import asyncio
 
 import httpx
 
-from tests.auth.conftest import PASSWORD, Account, login, unique_email
+from tests.helpers.accounts import PASSWORD, Account, login, unique_email
 
 
 async def test_sixty_rapid_bad_logins_get_429(auth_client: httpx.AsyncClient, account: Account) -> None:

@@ -1,6 +1,6 @@
 import httpx
 
-from tests.auth.conftest import PASSWORD, unique_email
+from tests.helpers.accounts import PASSWORD, unique_email
 
 
 async def test_register_returns_the_user_without_secrets(auth_client: httpx.AsyncClient) -> None:

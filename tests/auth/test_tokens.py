@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
-from tests.auth.conftest import PASSWORD, Account, login, register_and_login, unique_email
+from tests.helpers.accounts import PASSWORD, Account, login, register_and_login, unique_email
 
 
 def _b64(data: dict) -> str:

@@ -1,6 +1,6 @@
 import httpx
 
-from tests.auth.conftest import Account, login
+from tests.helpers.accounts import Account, login
 
 
 async def test_me_returns_the_account(auth_client: httpx.AsyncClient, account: Account) -> None:

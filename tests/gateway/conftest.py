@@ -1,8 +1,9 @@
 """Fixtures for the gateway tests.
 
 `stub_gateway`: the real nginx with the real gateway template, in front of two
-small stub upstreams (one per service) that echo what they receive and can be
-told to fail. Fast and deterministic: it tests nginx's own behaviour.
+small stub upstreams (one per service, tests/helpers/stubs.py) that echo what
+they receive and can be told to fail. Fast and deterministic: it tests nginx's
+own behaviour.
 
 `stack`: the whole stack on the host - PostgreSQL, Redis, the migration job,
 both services under gunicorn and nginx - started by the same launcher as
@@ -14,14 +15,9 @@ both services under gunicorn and nginx - started by the same launcher as
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -29,87 +25,16 @@ import pytest
 from hoststack.gateway import Gateway
 from hoststack.procs import free_port
 from hoststack.stack import Stack, StackConfig
-from tests.helpers.gateway import log_entries
 from tests.helpers.platforms import ComposePlatform, HostPlatform, Platform
+from tests.helpers.stubs import StubGateway, StubServer
 
 E2E_TARGETS = ("host", "compose")
 
 
-# --- stub upstreams ------------------------------------------------------------
-class _StubHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _StubServer
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
-        status, headers, payload = 200, {"Content-Type": "application/json"}, None
-        if "/stub-problem" in self.path:
-            status = 409
-            headers = {"Content-Type": "application/problem+json"}
-            payload = {"type": "about:blank", "title": "Conflict", "status": 409, "detail": "from the service"}
-        elif "/stub-429" in self.path:
-            status = 429
-            headers = {"Content-Type": "application/problem+json", "Retry-After": "42"}
-            payload = {"type": "about:blank", "title": "Too Many Requests", "status": 429, "detail": "service"}
-        elif "/stub-500" in self.path:
-            status = 500
-            headers = {"Content-Type": "application/problem+json"}
-            payload = {"type": "about:blank", "title": "Internal Server Error", "status": 500, "detail": "svc"}
-        if payload is None:
-            payload = {
-                "upstream": self.server.name,
-                "method": self.command,
-                "path": self.path,
-                "headers": dict(self.headers),
-                "body_length": len(body),
-                "padding": "x" * 2048,  # big enough for gzip
-            }
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        # What a service does: echo a request id. The gateway must send one.
-        self.send_header("X-Request-ID", "set-by-upstream")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-class _StubServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, name: str) -> None:
-        super().__init__(("127.0.0.1", 0), _StubHandler)
-        self.name = name
-        self.seen: list[dict[str, Any]] = []
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server_address[1]}"
-
-
-@dataclass
-class StubGateway:
-    url: str
-    access_log: Path
-    auth: _StubServer
-    resource: _StubServer
-    gateway: Gateway
-
-    def access_entries(self) -> list[dict[str, Any]]:
-        return log_entries(self.access_log)
-
-
+# --- nginx in front of stub upstreams -------------------------------------------
 @pytest.fixture(scope="module")
 def stub_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubGateway]:
-    servers = [_StubServer("auth"), _StubServer("resource")]
+    servers = [StubServer("auth"), StubServer("resource")]
     threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in servers]
     for thread in threads:
         thread.start()

@@ -15,8 +15,8 @@ import pytest
 from hoststack import gateway as gateway_module
 from hoststack.gateway import Gateway
 from hoststack.procs import free_port
-from tests.gateway.conftest import StubGateway
 from tests.helpers.gateway import GATEWAY_429_DETAIL, PROBLEM, assert_problem, wait_for_log
+from tests.helpers.stubs import StubGateway
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.openapi import from_url
 
 from hoststack.stack import Stack
-from tests.helpers.gateway import Account, register_and_login
+from tests.helpers.accounts import Account
+from tests.helpers.gateway import register_and_login
 
 FUZZ = settings(
     max_examples=60,

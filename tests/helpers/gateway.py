@@ -1,19 +1,35 @@
 """Talking to a running stack through its gateway, as any client would: the
-end-to-end suite and the gateway tests share these."""
+end-to-end suite and the gateway tests share these. The users are the ones
+every suite makes (tests/helpers/accounts.py, whose names this module
+re-exports); `register_and_login` here makes one through the gateway."""
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-PASSWORD = "correct horse battery staple"
+from tests.helpers.accounts import PASSWORD, Account, unique_email
+
+__all__ = [
+    "GATEWAY_429_DETAIL",
+    "PASSWORD",
+    "PROBLEM",
+    "Account",
+    "Entries",
+    "assert_problem",
+    "json_lines",
+    "log_entries",
+    "register_and_login",
+    "send",
+    "unique_email",
+    "wait_for_log",
+]
+
 PROBLEM = "application/problem+json"
 GATEWAY_429_DETAIL = "Rate limit exceeded at the gateway; retry later."
 
@@ -48,25 +64,8 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def unique_email() -> str:
-    return f"e2e-{uuid.uuid4().hex[:12]}@example.com"
-
-
-@dataclass
-class Account:
-    email: str
-    id: str
-    access_token: str
-    refresh_token: str
-    password: str = PASSWORD
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-
 def register_and_login(client: httpx.Client) -> Account:
+    """A new user, registered and logged in through the gateway (sync)."""
     email = unique_email()
     created = send(client, "POST", "/auth/register", json={"email": email, "password": PASSWORD})
     assert created.status_code == 201, created.text

@@ -17,15 +17,14 @@ import shlex
 import shutil
 import subprocess
 import time
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
 from hoststack.stack import Stack
+from tests.helpers import ROOT
 from tests.helpers.gateway import json_lines, log_entries
 
-ROOT = Path(__file__).resolve().parents[2]
 # Run inside a service container: its own port, as Prometheus scrapes it.
 _FETCH_METRICS = (
     "import sys, urllib.request; "

@@ -7,7 +7,8 @@ from sqlalchemy import text
 
 from auth_service.main import create_app
 from servicekit.db import SessionDep, create_engine
-from tests.auth.conftest import PASSWORD, make_auth_settings, unique_email
+from tests.helpers.accounts import PASSWORD, unique_email
+from tests.helpers.apps import make_auth_settings
 
 
 async def _register(app: FastAPI) -> httpx.Response:

@@ -1,6 +1,6 @@
 import httpx
 
-from tests.auth.conftest import Account
+from tests.helpers.accounts import Account
 
 
 async def test_metrics_are_labelled_by_route_template(auth_client: httpx.AsyncClient, account: Account) -> None:

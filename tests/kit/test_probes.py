@@ -2,7 +2,7 @@ import httpx
 from fastapi import FastAPI
 
 from auth_service.main import create_app
-from tests.auth.conftest import make_auth_settings
+from tests.helpers.apps import make_auth_settings
 
 
 async def test_livez_readyz_health_when_all_is_well(auth_client: httpx.AsyncClient) -> None:

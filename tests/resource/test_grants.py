@@ -10,8 +10,9 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from servicekit.db import database_url
-from tests.conftest import Database
-from tests.resource.conftest import Account, make_resource_settings
+from tests.helpers.accounts import Account
+from tests.helpers.apps import make_resource_settings
+from tests.helpers.database import Database
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from resource_service.items.repository import ItemRepository
 from resource_service.items.schemas import ItemQuery
 from resource_service.owned.repository import OwnedRepository
 from servicekit.db import database_url
-from tests.conftest import RESOURCE_DB_PASSWORD, Database
-from tests.resource.conftest import make_resource_settings
+from tests.helpers.apps import make_resource_settings
+from tests.helpers.database import RESOURCE_DB_PASSWORD, Database
 
 OTHER_USERS = 50
 ROWS_PER_USER = 100

@@ -4,7 +4,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.resource.conftest import Account, create, list_ids
+from tests.helpers.accounts import Account
+from tests.helpers.rows import create, list_ids
 
 
 async def test_create_item_returns_201_location_and_etag(client: httpx.AsyncClient, account: Account) -> None:
@@ -25,14 +26,6 @@ async def test_create_item_returns_201_location_and_etag(client: httpx.AsyncClie
     assert fetched.status_code == 200
     assert fetched.json() == body
     assert fetched.headers["etag"] == response.headers["etag"]
-
-
-async def test_collection_answers_with_and_without_slash(client: httpx.AsyncClient, account: Account) -> None:
-    created = await client.post("/items", json={"title": "no slash"}, headers=account.headers)
-    assert created.status_code == 201
-    listed = await client.get("/items", headers=account.headers)
-    assert listed.status_code == 200
-    assert [row["id"] for row in listed.json()] == [created.json()["id"]]
 
 
 @pytest.mark.parametrize(
@@ -190,20 +183,12 @@ async def test_search_treats_wildcards_literally(client: httpx.AsyncClient, acco
     assert await list_ids(client, account, "/items/", q="%") == [percent["id"]]
 
 
-async def test_default_order_is_newest_first_with_id_tie_break(client: httpx.AsyncClient, account: Account) -> None:
-    ids = [(await create(client, account, "/items/", {"title": str(n)}))["id"] for n in range(5)]
-    listed = await list_ids(client, account, "/items/")
-    assert listed == list(reversed(ids))
-
-
 @pytest.mark.parametrize(
     "params",
     [
-        {"sort": "owner_id"},
         {"sort": "-password_hash"},
         {"sort": "title;drop"},
         {"limit": 0},
-        {"limit": 101},
         {"limit": "x"},
         {"offset": -1},
         {"offset": 2**31},

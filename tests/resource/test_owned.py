@@ -9,8 +9,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import Database
-from tests.resource.conftest import Account, Kind, create, list_ids, register_and_login
+from tests.helpers.accounts import Account, register_and_login
+from tests.helpers.database import Database
+from tests.helpers.rows import Kind, create, list_ids
 
 
 async def test_other_users_rows_are_404_on_every_route(

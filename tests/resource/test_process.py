@@ -14,9 +14,9 @@ import pytest
 
 from hoststack.procs import ManagedProcess, free_port, http_status, tail, wait_until
 from migrations.roles import RESOURCE_ROLE
-from tests.conftest import RESOURCE_DB_PASSWORD, Database
-from tests.resource.conftest import Account, register_and_login
-from tests.resource.test_tokens import public_pem
+from tests.helpers.accounts import Account, register_and_login
+from tests.helpers.database import RESOURCE_DB_PASSWORD, Database
+from tests.helpers.keys import public_pem
 
 
 def test_importing_the_service_loads_no_auth_code() -> None:

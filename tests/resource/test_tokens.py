@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from pydantic import ValidationError
@@ -21,11 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from auth_service.main import create_app as create_auth_app
 from resource_service.config import ResourceSettings
 from resource_service.main import create_app
-from servicekit.keys import load_private_key
 from servicekit.settings import ConfigurationError
-from tests.auth.conftest import make_auth_settings
-from tests.conftest import Database, write_private_key
-from tests.resource.conftest import JWKS_URL, Account, jwks_from, make_resource_settings, register_and_login
+from tests.helpers.accounts import Account, login, register_and_login
+from tests.helpers.apps import JWKS_URL, jwks_from, make_auth_settings, make_resource_settings
+from tests.helpers.database import Database
+from tests.helpers.keys import public_pem, write_private_key
 
 
 class AuthEndpoint:
@@ -49,13 +48,8 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def public_pem(private_key_file: Path) -> bytes:
-    key = load_private_key(private_key_file.read_bytes())
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
 async def _login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
-    response = await client.post("/auth/token", data={"username": email, "password": "correct horse battery"})
+    response = await login(client, email)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -68,7 +62,7 @@ async def test_key_rotation_needs_no_restart(
     database: Database, auth_app: FastAPI, auth_client: httpx.AsyncClient, signing_key_file: Path, tmp_path: Path
 ) -> None:
     endpoint = AuthEndpoint(auth_app)
-    keys = jwks_from(endpoint, max_age=0.5, min_refetch_interval=0.1)  # type: ignore[arg-type]
+    keys = jwks_from(endpoint, max_age=0.5, min_refetch_interval=0.1)
     resource = create_app(make_resource_settings(database), key_source=keys)
     account = await register_and_login(auth_client)
     old_token = account.headers
@@ -110,7 +104,7 @@ async def test_unknown_kids_cannot_make_it_hammer_the_auth_service(
     database: Database, auth_app: FastAPI, account: Account
 ) -> None:
     endpoint = AuthEndpoint(auth_app)
-    keys = jwks_from(endpoint, max_age=300, min_refetch_interval=60)  # type: ignore[arg-type]
+    keys = jwks_from(endpoint, max_age=300, min_refetch_interval=60)
     resource = create_app(make_resource_settings(database), key_source=keys)
     claims = jwt.decode(account.access_token, options={"verify_signature": False})
     async with running(resource) as client:
@@ -129,7 +123,7 @@ async def test_auth_service_unreachable_at_first_use_is_503(database: Database) 
     async def unreachable(scope: Scope, receive: Receive, send: Send) -> None:
         raise httpx.ConnectError("connection refused")
 
-    keys = jwks_from(unreachable, min_refetch_interval=60)  # type: ignore[arg-type]
+    keys = jwks_from(unreachable, min_refetch_interval=60)
     resource = create_app(make_resource_settings(database), key_source=keys)
     token = jwt.encode({"sub": "x"}, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": "k"})
     async with running(resource) as client:

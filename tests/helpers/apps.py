@@ -1,0 +1,54 @@
+"""The two apps in-process: their settings against the test database, a
+client per test, and the resource app's view of the auth app's JWKS (over
+ASGI, not the network)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from auth_service.config import AuthSettings
+from migrations.roles import AUTH_ROLE, RESOURCE_ROLE
+from resource_service.config import ResourceSettings
+from servicekit.tokens import RemoteJWKS
+from tests.helpers.database import AUTH_DB_PASSWORD, RESOURCE_DB_PASSWORD, Database
+
+JWKS_URL = "http://auth.internal/.well-known/jwks.json"
+
+
+def make_auth_settings(database: Database, signing_key_file: Path, **overrides: Any) -> AuthSettings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "jwt_private_key_file": signing_key_file,
+        **database.settings_kwargs(AUTH_ROLE, AUTH_DB_PASSWORD),
+        **overrides,
+    }
+    return AuthSettings(**values)
+
+
+def make_resource_settings(database: Database, **overrides: object) -> ResourceSettings:
+    kwargs = {
+        "environment": "test",
+        "jwks_url": JWKS_URL,
+        **database.settings_kwargs(RESOURCE_ROLE, RESOURCE_DB_PASSWORD),
+    }
+    return ResourceSettings(**{**kwargs, **overrides})
+
+
+def jwks_from(app: ASGIApp, **options: float) -> RemoteJWKS:
+    """A RemoteJWKS fetching from `app` in-process."""
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+    return RemoteJWKS(JWKS_URL, client=client, **options)
+
+
+@asynccontextmanager
+async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for a running `app`, whose rate-limit windows start afresh:
+    the apps live for the session, each test gets its own client."""
+    app.state.limiter.reset()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        yield client
