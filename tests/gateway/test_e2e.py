@@ -7,13 +7,14 @@ launcher behind `make dev`), or the compose stack `make up` started
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import httpx
 import pytest
 
 from tests.helpers.accounts import PASSWORD, unique_email
-from tests.helpers.gateway import assert_problem, register_and_login, send, wait_for_log
+from tests.helpers.gateway import GATEWAY_429_DETAIL, assert_problem, register_and_login, send, wait_for_log
 from tests.helpers.platforms import Platform
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +91,25 @@ def test_no_token_is_a_401_problem(gw: httpx.Client):
     assert_problem(gw.get("/users/me"), 401)
 
 
+def test_the_login_zone_answers_429_json_with_retry_after(gw: httpx.Client, platform: Platform):
+    time.sleep(2.5)  # start from an empty bucket (5 r/s, burst 10)
+    form = {"username": unique_email(), "password": "wrong password"}
+    responses = [gw.post("/auth/login", data=form) for _ in range(25)]
+    limited = [response for response in responses if response.status_code == 429]
+    assert len(limited) >= 10, [response.status_code for response in responses]
+    assert all(response.status_code in (401, 429) for response in responses)
+    rejected = limited[-1]
+    body = assert_problem(rejected, 429)
+    assert body["detail"] == GATEWAY_429_DETAIL
+    assert rejected.headers["retry-after"] == "1"
+    # nginx itself answered: no upstream in its access log line
+    (entry,) = wait_for_log(lambda: platform.logs("gateway"), lambda e: e.get("request_id") == body["request_id"])
+    assert entry["status"] == 429 and entry["upstream_status"] == ""
+    # the general zone is separate: the rest of the API is unaffected
+    assert gw.get("/auth/health").status_code == 200
+    time.sleep(2.5)  # leave an empty bucket for whoever comes next
+
+
 def test_request_id_round_trip(gw: httpx.Client, platform: Platform):
     account = register_and_login(gw)
     request_id = f"e2e-{uuid.uuid4().hex}"
@@ -147,6 +167,12 @@ def test_health_routes(gw: httpx.Client):
         assert "127.0.0.1" not in response.text and "postgres" not in response.text.lower()
 
 
+def test_body_limit_is_enforced_at_the_gateway(gw: httpx.Client, platform: Platform):
+    account = register_and_login(gw)
+    big = {"title": "x", "description": "y" * (2 * 1024 * 1024)}
+    assert_problem(gw.post("/items/", json=big, headers=account.headers), 413)
+
+
 def test_swagger_ui_and_openapi_through_the_gateway(gw: httpx.Client):
     for prefix in ("/auth", "/resource"):
         docs = gw.get(f"{prefix}/docs")
@@ -191,3 +217,10 @@ def test_resource_outage_is_a_json_problem_and_recovers(gw: httpx.Client, platfo
     assert response.status_code == 200, response.text
     assert gw.get("/resource/health").json()["status"] == "ok"
     assert {piece: platform.instance(piece) for piece in others} == others
+
+
+def test_gateway_access_log_is_json_lines(platform: Platform):
+    entries = [entry for entry in platform.logs("gateway") if "request_time" in entry]
+    assert entries
+    for entry in entries:
+        assert {"request_id", "status", "request_time", "upstream_response_time", "method", "path"} <= entry.keys()
