@@ -9,7 +9,6 @@ import pytest
 from fastapi import FastAPI
 
 from resource_service.main import create_app
-from tests.helpers.accounts import Account, register_and_login
 from tests.helpers.apps import client_for, jwks_from, make_resource_settings
 from tests.helpers.database import Database
 from tests.helpers.rows import KINDS, Kind
@@ -28,12 +27,6 @@ async def resource_app(database: Database, auth_app: FastAPI) -> AsyncIterator[F
 async def client(resource_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(resource_app) as client:
         yield client
-
-
-@pytest.fixture
-async def other(auth_client: httpx.AsyncClient) -> Account:
-    """A second user, for isolation tests."""
-    return await register_and_login(auth_client)
 
 
 @pytest.fixture(params=KINDS, ids=str)
