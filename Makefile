@@ -29,15 +29,23 @@ $(VENV)/.installed: $(LOCKS)
 	"$$uv" pip install --quiet --python $(VENV)/bin/python --no-deps --no-build-isolation -e . -e tools
 	touch $@
 
+# checkov in a tool environment of its own: its pins conflict with ours.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt $(VENV)/.installed
+	@set -e; rm -rf $(CHECKOV_VENV); uv=$$(command -v uv || echo $(VENV)/bin/uv); \
+	"$$uv" venv --quiet --python $(PYTHON) $(CHECKOV_VENV); \
+	"$$uv" pip install --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes -r requirements/checkov.txt
+	touch $@
+
 .PHONY: venv
-venv: $(VENV)/.installed  ## Create the virtualenv with the pinned dependencies
+venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed  ## Create the virtualenvs (project, checkov) from the hashed locks
 
 .PHONY: host-deps
 host-deps:  ## Install PostgreSQL, nginx, Redis on this host if missing (Debian, as root)
 	@bash tools/install-host-deps.sh
 
 .PHONY: test
-test: venv host-deps  ## Every test against real PostgreSQL, nginx and Redis, under coverage; reports it (floor: 90 %)
+test: venv host-deps keys  ## Every test against real PostgreSQL, nginx and Redis, under coverage; reports it (floor: 90 %)
 	@rm -f .coverage .coverage.*
 	$(PY) -m coverage run -m pytest $(PYTEST_ARGS)
 	@$(PY) -m coverage combine --quiet
@@ -74,11 +82,13 @@ lock: venv  ## Re-resolve pyproject.toml (+ tools/, requirements/*.in) into the 
 	compile pyproject.toml tools/pyproject.toml requirements/build.in --group pyproject.toml:dev \
 	    -c requirements/base.txt -o requirements/dev.txt; \
 	compile requirements/uv.in -o requirements/uv.txt; \
+	compile requirements/checkov.in -o requirements/checkov.txt; \
 	echo "lock: $$(grep -c '^[A-Za-z]' requirements/base.txt) runtime pins, $$(grep -c '^[A-Za-z]' requirements/dev.txt) dev pins"
 
 .PHONY: keys secrets
-keys:  ## Generate development secrets into ./secrets (DB passwords, Ed25519 JWT key; never overwrites)
+keys:  ## Development secrets for compose (./secrets) and the k8s dev overlay (DB passwords, Ed25519 JWT key; never overwrites)
 	@bash deploy/scripts/make-secrets.sh secrets
+	@bash deploy/scripts/make-secrets.sh k8s/overlays/dev/secrets
 secrets: keys
 
 .PHONY: up
@@ -132,5 +142,5 @@ bench: venv  ## Benchmarks: auth hash/verify costs; resource req/s on one worker
 
 .PHONY: clean
 clean:  ## Remove the virtualenv, caches and dev logs (keeps ./secrets: its passwords match existing volumes)
-	rm -rf $(VENV) .run .bench .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*
+	rm -rf $(VENV) $(CHECKOV_VENV) .run .bench .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -11,10 +11,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from migrations import roles
+from migrations.lineage import record_lineage
 from migrations.lock import ADVISORY_LOCK_KEY
 from migrations.settings import MigrationSettings
 from servicekit.db import database_url
@@ -31,7 +33,9 @@ def _migrate(connection: Connection, settings: MigrationSettings) -> None:
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+    recorded = record_lineage(connection, ScriptDirectory.from_config(config))
     connection.commit()
+    log.info("lineage_recorded", revisions=recorded)
     passwords = {
         roles.AUTH_ROLE: settings.auth_db_password.get_secret_value(),
         roles.RESOURCE_ROLE: settings.resource_db_password.get_secret_value(),

@@ -5,6 +5,7 @@ import auth_service.tokens.models
 import auth_service.users.models  # noqa: F401
 import resource_service.bookmarks.models
 import resource_service.items.models  # noqa: F401
+from migrations.lineage import schema_history  # noqa: F401  # the migrations' own bookkeeping
 from servicekit.db import metadata
 
 __all__ = ["metadata"]

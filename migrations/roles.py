@@ -17,18 +17,21 @@ from sqlalchemy import Connection, text
 AUTH_ROLE = "auth_svc"
 RESOURCE_ROLE = "resource_svc"
 
-# Table privileges per role. alembic_version is readable by both so their
-# readiness probes can tell whether the schema is at head.
+# Table privileges per role. alembic_version and schema_history are readable
+# by both so their readiness probes can tell whether the schema is at their
+# head or beyond it.
 TABLE_GRANTS: dict[str, dict[str, str]] = {
     AUTH_ROLE: {
         "users": "SELECT, INSERT, UPDATE, DELETE",
         "refresh_tokens": "SELECT, INSERT, UPDATE, DELETE",
         "alembic_version": "SELECT",
+        "schema_history": "SELECT",
     },
     RESOURCE_ROLE: {
         "items": "SELECT, INSERT, UPDATE, DELETE",
         "bookmarks": "SELECT, INSERT, UPDATE, DELETE",
         "alembic_version": "SELECT",
+        "schema_history": "SELECT",
     },
 }
 

@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 K8S = ROOT / "k8s"
 OVERLAYS = ("dev", "prod")
 COMPONENTS = ("monitoring", "network-policies")
 # Components an overlay always includes itself.
-BUILT_IN = {"dev": set[str](), "prod": {"network-policies"}}
+BUILT_IN = {"dev": {"network-policies"}, "prod": {"network-policies"}}
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 
 Manifest = dict[str, Any]

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
@@ -22,7 +21,8 @@ from auth_service.main import create_app as create_auth_app
 from resource_service.config import ResourceSettings
 from resource_service.main import create_app as create_resource_app
 from servicekit import gunicorn_conf
-from tests.helpers.kube import ROOT, Manifest, Render, containers, labels_match, pod_spec
+from tests.helpers import ROOT
+from tests.helpers.kube import Manifest, Render, containers, labels_match, pod_spec
 
 # The images whose containers serve one of our apps, by name.
 APP_IMAGES = {"svc-platform/auth": "auth", "svc-platform/resource": "resource"}
@@ -44,7 +44,7 @@ def _apps() -> dict[str, FastAPI]:
 
 
 def _routes(app: FastAPI) -> set[str]:
-    return {context.path for context in iter_route_contexts(app.routes)}
+    return {str(context.path) for context in iter_route_contexts(app.routes)}
 
 
 def _app_of(container: Manifest) -> str | None:
@@ -226,14 +226,22 @@ def test_production_stays_inside_the_database_connection_budget(prod: Render) ->
     assert connections <= DB_MAX_CONNECTIONS - DB_RESERVED_CONNECTIONS
 
 
-def test_production_takes_its_database_and_redis_from_secrets(prod: Render) -> None:
+def test_production_takes_its_database_and_redis_from_secret_files(prod: Render) -> None:
+    config = prod.config_map("app-config")
+    assert not {"DB_HOST", "DB_PORT", "DB_NAME", "RATE_LIMIT_STORAGE_URI"} & config.keys()  # env would win
     for workload in prod.workloads():
-        for container in containers(workload):
-            if container["image"].split("/")[-1].startswith(("auth", "resource", "migrate")):
-                env = {e["name"]: e for e in container.get("env", [])}
-                for name in ("DB_HOST", "DB_PORT", "DB_NAME", "RATE_LIMIT_STORAGE_URI"):
-                    assert "secretKeyRef" in env[name]["valueFrom"], (workload["metadata"]["name"], name)
+        if not any(_python(c) for c in containers(workload)):
+            continue
+        (secrets,) = [v for v in pod_spec(workload)["volumes"] if v["name"] == "secrets"]
+        files = {item["path"] for source in secrets["projected"]["sources"] for item in source["secret"]["items"]}
+        wanted = {"db_host", "db_port", "db_name", "db_password"}
+        wanted |= set() if workload["kind"] == "Job" else {"rate_limit_storage_uri"}
+        assert wanted <= files, (workload["metadata"]["name"], wanted - files)
     assert not prod.of_kind("Secret"), "production generates no secret"
+
+
+def _python(container: Manifest) -> bool:
+    return container["image"].split("@")[0].rsplit(":", 1)[0].rsplit("/", 1)[-1] in ("auth", "resource", "migrate")
 
 
 # --- network policies ------------------------------------------------------------------------
@@ -253,12 +261,11 @@ def _connections(render: Render) -> Iterator[tuple[str, str | None, int]]:
     for workload in render.workloads():
         name, env = workload["metadata"]["name"], _env(render, workload)
         targets: list[tuple[str, int]] = []
-        if "DB_USER" in env:
-            host = env["DB_HOST"] if isinstance(env["DB_HOST"], str) else "external"
-            targets.append((host, int(env["DB_PORT"]) if isinstance(env["DB_PORT"], str) else 5432))
-        if name != "migrate" and "RATE_LIMIT_STORAGE_URI" in env:
-            uri = env["RATE_LIMIT_STORAGE_URI"]
-            targets.append((urlsplit(uri).hostname or "", urlsplit(uri).port or 6379) if isinstance(uri, str) else ("external", 6379))
+        if "DB_USER" in env:  # a Python pod; without DB_HOST, the database is outside (prod)
+            targets.append((env.get("DB_HOST", "outside"), int(env.get("DB_PORT", 5432))))
+            if name != "migrate":
+                uri = urlsplit(env.get("RATE_LIMIT_STORAGE_URI", "redis://outside:6379"))
+                targets.append((uri.hostname or "", uri.port or 6379))
         if "JWKS_URL" in env:
             url = urlsplit(env["JWKS_URL"])
             targets.append((url.hostname or "", url.port or 80))

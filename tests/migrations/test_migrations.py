@@ -54,7 +54,7 @@ def test_upgrade_downgrade_upgrade_round_trips(scratch_database: Database) -> No
         .strip()
         .split(",")
     )
-    assert set(tables) == {"users", "refresh_tokens", "items", "bookmarks", "alembic_version"}
+    assert set(tables) == {"users", "refresh_tokens", "items", "bookmarks", "alembic_version", "schema_history"}
 
 
 def test_two_jobs_at_once_both_succeed(scratch_database: Database) -> None:

@@ -13,7 +13,8 @@ from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicekit.errors import problem_response
 from servicekit.logs import get_logger
@@ -22,16 +23,26 @@ from servicekit.state import ServiceState, service_state
 log = get_logger(__name__)
 
 
-def expected_heads(migrations_dir: Path) -> frozenset[str]:
+def _script(migrations_dir: Path) -> ScriptDirectory:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
-    return frozenset(ScriptDirectory.from_config(config).get_heads())
+    return ScriptDirectory.from_config(config)
 
 
 class HealthProbe:
+    """Ready when the database answers and its schema is this code's head, or
+    a descendant of it: a release's migration job runs while the previous
+    release still serves (and a `rollout undo` brings old code back to the
+    new schema), so migrations are expand-then-contract and old code keeps
+    working on a newer schema. A revision this code does not know is a
+    descendant when the database's lineage (migrations.lineage) holds this
+    code's head."""
+
     def __init__(self, engine: AsyncEngine, migrations_dir: Path, timeout: float) -> None:
         self.engine = engine
-        self.heads = expected_heads(migrations_dir)
+        script = _script(migrations_dir)
+        self.heads = frozenset(script.get_heads())
+        self.known = frozenset(revision.revision for revision in script.walk_revisions())
         self.timeout = timeout
 
     async def check(self) -> dict[str, str]:
@@ -40,10 +51,20 @@ class HealthProbe:
             async with asyncio.timeout(self.timeout), self.engine.connect() as connection:
                 rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
                 current = frozenset(rows.scalars())
+                ahead = bool(current) and not current & self.known and await self._reached_our_heads(connection)
         except Exception as exc:  # any failure here means "not ready", with the cause logged
             log.warning("health_check_failed", error=type(exc).__name__)
             return {"database": "unavailable", "schema": "unknown"}
-        return {"database": "ok", "schema": "ok" if current == self.heads else "behind"}
+        return {"database": "ok", "schema": "ok" if current == self.heads or ahead else "behind"}
+
+    async def _reached_our_heads(self, connection: AsyncConnection) -> bool:
+        try:
+            recorded = await connection.execute(
+                text("SELECT revision FROM schema_history WHERE revision = ANY(:heads)"), {"heads": list(self.heads)}
+            )
+        except ProgrammingError:  # no lineage table: a schema from before it, not one of ours
+            return False
+        return frozenset(recorded.scalars()) == self.heads
 
 
 router = APIRouter(include_in_schema=False)
