@@ -126,6 +126,10 @@ migrate: keys  ## Run the one-shot migration job against the compose database (s
 e2e: venv  ## The end-to-end suite and the container checks against the running compose stack (after `make up`)
 	E2E_TARGET=compose COMPOSE="$(COMPOSE)" $(PY) -m pytest -m "e2e or compose" tests/gateway $(PYTEST_ARGS)
 
+.PHONY: test-pods
+test-pods: venv keys  ## The k8s dev overlay's pods on Docker, run like a kubelet, then the end-to-end suite through its gateway (needs a Docker engine)
+	E2E_TARGET=pods $(PY) -m pytest -m "e2e or pods" tests/gateway/test_e2e.py tests/k8s/test_pod_run.py $(PYTEST_ARGS)
+
 .PHONY: dev
 dev: venv host-deps  ## The same stack on the host, no Docker: PostgreSQL, Redis, migrations, gunicorn, nginx (Ctrl-C stops)
 	$(PY) -m hoststack up

@@ -10,7 +10,8 @@ both services under gunicorn and nginx - started by the same launcher as
 `make dev` (tools/hoststack), once per session, on free ports.
 
 `platform`: where the end-to-end suite runs, chosen by `E2E_TARGET`: `host`
-(the default: the `stack` above) or `compose` (a stack `make up` started).
+(the default: the `stack` above), `compose` (a stack `make up` started) or
+`pods` (the Kubernetes dev overlay run on Docker like a kubelet would).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ import pytest
 from hoststack.gateway import Gateway
 from hoststack.procs import free_port
 from hoststack.stack import Stack, StackConfig
-from tests.helpers.platforms import ComposePlatform, HostPlatform, Platform
+from tests.helpers.platforms import ComposePlatform, HostPlatform, Platform, PodPlatform
 from tests.helpers.stubs import StubGateway, StubServer
 
-E2E_TARGETS = ("host", "compose")
+E2E_TARGETS = ("host", "compose", "pods")
 
 
 # --- nginx in front of stub upstreams -------------------------------------------
@@ -84,6 +85,8 @@ def platform(request: pytest.FixtureRequest) -> Platform:
     target = os.environ.get("E2E_TARGET", "host")
     if target == "host":
         return HostPlatform(request.getfixturevalue("stack"))
+    if target == "pods":
+        return PodPlatform(request.getfixturevalue("pod_run"))
     if target == "compose":
         compose = ComposePlatform()
         try:

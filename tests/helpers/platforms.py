@@ -1,6 +1,7 @@
 """One end-to-end suite, several platforms: a small control object per place
-the stack runs, so the same tests drive the host stack (`make test`) and the
-compose stack (`.ci/run`, after `make up`).
+the stack runs, so the same tests drive the host stack (`make test`), the
+compose stack (`.ci/run`, after `make up`) and the Kubernetes dev overlay's
+pods on Docker (`make test-pods`).
 
 A platform answers through its gateway's URL on 127.0.0.1, shows the JSON
 log lines of a piece (`gateway`, `auth`, `resource`), reads a service's
@@ -20,6 +21,7 @@ import time
 from typing import Any, Protocol
 
 import httpx
+from podrun.kubelet import Kubelet
 
 from hoststack.stack import Stack
 from tests.helpers import ROOT
@@ -129,6 +131,34 @@ class ComposePlatform:
 
     def instance(self, piece: str) -> str:
         return self.inspect(piece, "{{.Id}} {{.State.StartedAt}}")
+
+
+class PodPlatform:
+    """The Kubernetes dev overlay's pods on Docker (tools/podrun): the
+    gateway's Service port published on 127.0.0.1, the rest through
+    `docker exec`."""
+
+    name = "pods"
+
+    def __init__(self, kubelet: Kubelet) -> None:
+        self.kubelet = kubelet
+        self.gateway_url = f"http://127.0.0.1:{kubelet.publish['gateway']}"
+
+    def logs(self, piece: str) -> list[dict[str, Any]]:
+        return json_lines(self.kubelet.logs(self.kubelet.pods[piece].container()))
+
+    def metrics(self, service: str) -> str:
+        return _docker("exec", self.kubelet.pods[service].container(), "python", "-c", _FETCH_METRICS)
+
+    def stop(self, service: str) -> None:
+        self.kubelet.stop(service)
+
+    def start(self, service: str) -> None:
+        self.kubelet.start(service)
+
+    def instance(self, piece: str) -> str:
+        details = self.kubelet.inspect(self.kubelet.pods[piece].container())
+        return f"{details['Id']} {details['State']['StartedAt']}"
 
 
 def _default_compose() -> str:
