@@ -2,7 +2,7 @@
 # Make sure this host can run the stack without Docker (`make dev`, the
 # end-to-end tests): PostgreSQL server binaries (initdb/pg_ctl), nginx,
 # redis-server, openssl and envsubst (the tests render the gateway template
-# as the nginx image does). `--bench` also wants wrk (for `make bench`).
+# as the nginx image does); and kubectl, which renders the manifests. `--bench` also wants wrk (for `make bench`).
 #
 # On Debian/Ubuntu as root, whatever is missing is installed with apt-get
 # (one `apt-get update`, `--no-install-recommends`), with distro services
@@ -61,6 +61,20 @@ check() {
         have wrk || { missing_pkgs+=(wrk); missing_what+=("wrk"); }
     fi
 }
+
+# kubectl renders the Kubernetes manifests (its built-in kustomize, v5 since
+# kubectl 1.27). Debian's kubernetes-client is 1.20, too old for kustomize
+# components: say where to get one rather than install the wrong one.
+kubectl_ok() {
+    local minor
+    minor=$(kubectl version --client -o json 2>/dev/null | python3 -c 'import json, sys; print(int(json.load(sys.stdin)["clientVersion"]["minor"].rstrip("+")))' 2>/dev/null) || return 1
+    [ "$minor" -ge 27 ]
+}
+if ! kubectl_ok; then
+    say "missing: kubectl >= 1.27 (renders k8s/ with its built-in kustomize)"
+    say "install it from https://kubernetes.io/docs/tasks/tools/ (Debian/Ubuntu: the pkgs.k8s.io apt repository)"
+    exit 1
+fi
 
 check
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
