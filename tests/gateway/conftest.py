@@ -11,7 +11,8 @@ both services under gunicorn and nginx - started by the same launcher as
 
 `platform`: where the end-to-end suite runs, chosen by `E2E_TARGET`: `host`
 (the default: the `stack` above), `compose` (a stack `make up` started) or
-`pods` (the Kubernetes dev overlay run on Docker like a kubelet would).
+`pods` (the Kubernetes dev overlay run on Docker like a kubelet would) or
+`cluster` (a real cluster the dev overlay was applied to; CI's kind job).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import pytest
 from hoststack.gateway import Gateway
 from hoststack.procs import free_port
 from hoststack.stack import Stack, StackConfig
-from tests.helpers.platforms import ComposePlatform, HostPlatform, Platform, PodPlatform
+from tests.helpers.platforms import ClusterPlatform, ComposePlatform, HostPlatform, Platform, PodPlatform
 from tests.helpers.stubs import StubGateway, StubServer
 
-E2E_TARGETS = ("host", "compose", "pods")
+E2E_TARGETS = ("host", "compose", "pods", "cluster")
 
 
 # --- nginx in front of stub upstreams -------------------------------------------
@@ -85,6 +86,8 @@ def platform(request: pytest.FixtureRequest) -> Platform:
     target = os.environ.get("E2E_TARGET", "host")
     if target == "host":
         return HostPlatform(request.getfixturevalue("stack"))
+    if target == "cluster":
+        return ClusterPlatform()
     if target == "pods":
         return PodPlatform(request.getfixturevalue("pod_run"))
     if target == "compose":

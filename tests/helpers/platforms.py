@@ -1,7 +1,8 @@
 """One end-to-end suite, several platforms: a small control object per place
 the stack runs, so the same tests drive the host stack (`make test`), the
-compose stack (`.ci/run`, after `make up`) and the Kubernetes dev overlay's
-pods on Docker (`make test-pods`).
+compose stack (`.ci/run`, after `make up`), the Kubernetes dev overlay's
+pods on Docker (`make test-pods`) and a real cluster (the CI workflow's kind
+job).
 
 A platform answers through its gateway's URL on 127.0.0.1, shows the JSON
 log lines of a piece (`gateway`, `auth`, `resource`), reads a service's
@@ -159,6 +160,45 @@ class PodPlatform:
     def instance(self, piece: str) -> str:
         details = self.kubelet.inspect(self.kubelet.pods[piece].container())
         return f"{details['Id']} {details['State']['StartedAt']}"
+
+
+class ClusterPlatform:
+    """A real cluster the dev overlay was applied to (the CI workflow's kind
+    job): the gateway through `kubectl port-forward` on 127.0.0.1
+    (E2E_GATEWAY_URL), everything else through kubectl."""
+
+    name = "cluster"
+
+    def __init__(self, namespace: str = "svc-platform") -> None:
+        self.namespace = namespace
+        self.gateway_url = os.environ.get("E2E_GATEWAY_URL", "http://127.0.0.1:8080")
+
+    def kubectl(self, *args: str, timeout: float = 300) -> str:
+        result = subprocess.run(
+            ["kubectl", "-n", self.namespace, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    def logs(self, piece: str) -> list[dict[str, Any]]:
+        return json_lines(self.kubectl("logs", f"deployment/{piece}", "--all-containers=true", "--tail=-1"))
+
+    def metrics(self, service: str) -> str:
+        return self.kubectl("exec", f"deployment/{service}", "--", "python", "-c", _FETCH_METRICS)
+
+    def stop(self, service: str) -> None:
+        self.kubectl("scale", f"deployment/{service}", "--replicas=0")
+        self.kubectl("wait", "--for=delete", "pod", "-l", f"app.kubernetes.io/name={service}", "--timeout=120s")
+
+    def start(self, service: str) -> None:
+        self.kubectl("scale", f"deployment/{service}", "--replicas=1")
+        self.kubectl("rollout", "status", f"deployment/{service}", "--timeout=300s")
+
+    def instance(self, piece: str) -> str:
+        return self.kubectl(
+            "get", "pods", "-l", f"app.kubernetes.io/name={piece}", "-o", "jsonpath={.items[*].metadata.uid}"
+        )
 
 
 def _default_compose() -> str:
