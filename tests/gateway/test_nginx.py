@@ -169,12 +169,19 @@ def test_a_service_429_keeps_its_own_retry_after(client: httpx.Client):
     assert response.json()["detail"] == "service"
 
 
-def test_request_body_limit_is_a_json_413(client: httpx.Client, stub_gateway: StubGateway):
-    before = len(stub_gateway.resource.seen)
-    response = client.post("/items/", content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [("/items/", 64 * 1024), ("/bookmarks/x", 64 * 1024), ("/auth/token", 4096), ("/auth/refresh", 16 * 1024)],
+)
+def test_request_bodies_are_bounded_per_route_with_a_json_413(
+    client: httpx.Client, stub_gateway: StubGateway, path: str, limit: int
+):
+    upstream = stub_gateway.auth if path.startswith("/auth") else stub_gateway.resource
+    before = len(upstream.seen)
+    response = client.post(path, content=b"x" * (limit + 1), headers={"Content-Type": "application/json"})
     assert_problem(response, 413)
-    assert len(stub_gateway.resource.seen) == before
-    assert client.post("/items/", content=b"x" * (512 * 1024)).status_code == 200
+    assert len(upstream.seen) == before  # never proxied
+    assert client.post(path, content=b"x" * limit).status_code == 200
 
 
 def test_json_responses_are_gzipped(client: httpx.Client):

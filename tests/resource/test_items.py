@@ -1,3 +1,4 @@
+import json
 import uuid
 from decimal import Decimal
 
@@ -212,3 +213,20 @@ async def test_price_bounds_and_total_in_decimal(client: httpx.AsyncClient, acco
     assert Decimal(item["price"]) == Decimal("0.01")
     assert await list_ids(client, account, "/items/", min_price="0.01", max_price="0.01") == [item["id"]]
     assert await list_ids(client, account, "/items/", min_price="0.02") == []
+
+
+async def test_a_body_of_many_unknown_members_gets_a_short_422(client: httpx.AsyncClient, account: Account) -> None:
+    """OWASP API4:2023: 60 000 unknown members once earned a 5.4 MB answer
+    listing every one. The answer lists a few and counts the rest, and
+    nothing is written."""
+    members = {f"k{n}": 0 for n in range(60_000)}
+    body = json.dumps({**members, "title": "x"}).encode()
+    response = await client.post(
+        "/items/", content=body, headers={**account.headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["error_count"] == 60_000
+    assert len(problem["errors"]) == 10
+    assert len(response.content) < 4096 < len(body) // 100
+    assert (await client.get("/items/", headers=account.headers)).json() == []

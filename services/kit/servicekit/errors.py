@@ -29,6 +29,7 @@ class Problem(BaseModel):
     detail: str | None = None
     request_id: str | None = None
     errors: list[dict[str, Any]] | None = None
+    error_count: int | None = None
 
 
 def problem_response(
@@ -119,10 +120,16 @@ def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     }
 
 
+# A 422 lists at most this many of the request's errors (and says how many
+# there were): a body of 60 000 unknown members must not earn a 5 MB answer
+# (OWASP API4:2023, unrestricted resource consumption).
+MAX_LISTED_ERRORS = 10
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
         {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
-        for error in exc.errors()
+        for error in exc.errors()[:MAX_LISTED_ERRORS]
     ]
 
 
@@ -135,7 +142,11 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(422, "The request failed validation; see `errors`.", errors=_field_errors(exc))
+    count = len(exc.errors())
+    detail = "The request failed validation; see `errors`."
+    if count > MAX_LISTED_ERRORS:
+        detail = f"The request failed validation in {count} places; `errors` lists the first {MAX_LISTED_ERRORS}."
+    return problem_response(422, detail, errors=_field_errors(exc), error_count=count)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
