@@ -22,7 +22,12 @@ from hoststack.procs import free_port, pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-VARIABLES = {"AUTH_UPSTREAM": "auth:8000", "RESOURCE_UPSTREAM": "resource:8000", "GATEWAY_PORT": "8080"}
+VARIABLES = {
+    "AUTH_UPSTREAM": "auth:8000",
+    "RESOURCE_UPSTREAM": "resource:8000",
+    "GATEWAY_PORT": "8080",
+    "PUBLIC_HOSTS": "api.example.com|localhost",
+}
 
 
 def test_the_template_uses_exactly_the_documented_variables():

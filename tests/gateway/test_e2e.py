@@ -227,3 +227,15 @@ def test_gateway_access_log_is_json_lines(platform: Platform):
     assert entries
     for entry in entries:
         assert {"request_id", "status", "request_time", "upstream_response_time", "method", "path"} <= entry.keys()
+
+
+def test_no_redirect_is_ever_built_from_the_host(gw: httpx.Client):
+    """A trailing slash once earned `307 Location: http://<Host>/auth/token`,
+    and a 307 makes a client re-send the password there."""
+    form = {"username": unique_email(), "password": "whatever-it-is"}
+    foreign = gw.post("/auth/token/", data=form, headers={"Host": "evil.example"})
+    assert_problem(foreign, 421)
+    for path in ("/auth/token/", "/auth/register/", "/users/me/", "/items/00000000-0000-0000-0000-000000000000/"):
+        response = gw.post(path, data=form) if path.startswith("/auth") else gw.get(path)
+        assert response.status_code in (401, 404, 405), (path, response.status_code)
+        assert "location" not in response.headers, path

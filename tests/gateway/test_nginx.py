@@ -288,3 +288,27 @@ def test_malformed_http_gets_a_json_problem(stub_gateway: StubGateway, request_b
     assert got == status, body
     assert headers["content-type"] == PROBLEM
     assert json.loads(body)["status"] == status
+
+
+# --- the Host header (ASVS 3.7.2) ---------------------------------------------------------
+@pytest.mark.parametrize("path", ["/items/", "/auth/token", "/auth/docs", "/nope"])
+def test_a_host_outside_the_public_names_is_a_421_never_proxied(
+    client: httpx.Client, stub_gateway: StubGateway, path: str
+):
+    before = len(stub_gateway.auth.seen) + len(stub_gateway.resource.seen)
+    response = client.post(path, headers={"Host": "evil.example"}, data={"username": "a", "password": "b"})
+    assert_problem(response, 421)
+    assert "location" not in response.headers
+    assert len(stub_gateway.auth.seen) + len(stub_gateway.resource.seen) == before
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/auth/health", "/resource/health"])
+def test_the_health_routes_answer_whatever_the_host(client: httpx.Client, path: str):
+    assert client.get(path, headers={"Host": "10.1.2.3:8080"}).status_code == 200
+
+
+def test_the_services_see_the_public_name_not_the_clients_text(client: httpx.Client, stub_gateway: StubGateway):
+    for host in ("LOCALHOST:8080", "127.0.0.1"):
+        seen = client.get("/items/x", headers={"Host": host}).json()["headers"]
+        assert seen["Host"] in ("localhost", "127.0.0.1")
+        assert seen["X-Forwarded-Host"] == seen["Host"]

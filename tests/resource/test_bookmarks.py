@@ -182,3 +182,21 @@ async def test_filters(client: httpx.AsyncClient, account: Account) -> None:
 async def test_invalid_list_parameters_are_422(client: httpx.AsyncClient, account: Account, params: dict) -> None:
     response = await client.get("/bookmarks/", params=params, headers=account.headers)
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user:secret@example.com/", "https://user@example.com/", "http://:pw@example.com"]
+)
+async def test_a_url_with_credentials_is_refused(client: httpx.AsyncClient, account: Account, url: str) -> None:
+    response = await client.post("/bookmarks/", json={"url": url, "title": "t"}, headers=account.headers)
+    assert response.status_code == 422, response.text
+    assert "user name or password" in response.text
+    assert "secret" not in response.text.replace(url, "")
+
+
+@pytest.mark.parametrize("title", ["\x1b[31mred", "\u200b", "a\x07"])
+async def test_titles_of_control_or_invisible_characters_are_refused(
+    client: httpx.AsyncClient, account: Account, title: str
+) -> None:
+    body = {"url": f"https://example.com/{uuid.uuid4().hex}", "title": title}
+    assert (await client.post("/bookmarks/", json=body, headers=account.headers)).status_code == 422

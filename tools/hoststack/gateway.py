@@ -19,7 +19,9 @@ from hoststack.paths import GATEWAY_TEMPLATE
 from hoststack.procs import ManagedProcess, StartupError, http_status, wait_until
 
 TEMPLATE = GATEWAY_TEMPLATE
-TEMPLATE_VARIABLES = ("AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT")
+TEMPLATE_VARIABLES = ("AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "PUBLIC_HOSTS")
+# The names a client reaches a host stack by.
+LOCAL_HOSTS = "127.0.0.1|localhost"
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 
 MAIN_CONF = """\
@@ -89,6 +91,7 @@ class Gateway:
             "AUTH_UPSTREAM": auth_upstream,
             "RESOURCE_UPSTREAM": resource_upstream,
             "GATEWAY_PORT": listen,
+            "PUBLIC_HOSTS": LOCAL_HOSTS,
         }
         self.access_log = run_dir / "gateway-access.log"
         self.error_log = self.run_dir / "gateway-error.log"

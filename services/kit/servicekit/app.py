@@ -11,7 +11,7 @@ from servicekit import health, metrics
 from servicekit.db import create_engine, install_database_error_handlers
 from servicekit.errors import install_error_handlers
 from servicekit.logs import configure_logging
-from servicekit.middleware import RequestContextMiddleware
+from servicekit.middleware import HeadAsGet, RequestContextMiddleware
 from servicekit.state import ServiceState
 
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -54,11 +54,17 @@ def create_service_app(
         # /docs/oauth2-redirect would be claimed by both services.
         swagger_ui_oauth2_redirect_url=f"{docs_prefix}/docs/oauth2-redirect",
         redoc_url=None,
+        # No redirect to the slash form: Starlette builds it from the client's
+        # Host, and a 307 makes clients re-send a password there (ASVS 3.7.2).
+        redirect_slashes=False,
         swagger_ui_parameters={"persistAuthorization": True},
     )
     app.state = state
     install_error_handlers(app)
     install_database_error_handlers(app)
+    # Inside the request context (added first, so it runs second): the
+    # access log still says HEAD.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(metrics.router)

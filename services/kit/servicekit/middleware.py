@@ -1,7 +1,8 @@
 """One pure-ASGI middleware for per-request bookkeeping.
 
-It assigns the request id, writes exactly one access-log line, records the
-request metrics, and is the last line of defence: an unhandled exception
+It assigns the request id, marks answers `Cache-Control: no-store` unless a
+route set its own, writes exactly one access-log line, records the request
+metrics, and is the last line of defence: an unhandled exception
 becomes a 500 problem body with no internals, logged with its traceback.
 """
 
@@ -24,6 +25,28 @@ UNMATCHED_ROUTE = "<unmatched>"
 # Prometheus: their access lines are DEBUG while they succeed, so the
 # access log shows traffic, not heartbeats. A failing probe stays INFO.
 QUIET_ROUTES = frozenset({"/livez", "/readyz", "/metrics"})
+
+
+class HeadAsGet:
+    """HEAD is GET without the body (RFC 9110 §9.3.2): every GET route
+    answers it, with the same status and headers (Content-Length included)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
 
 
 def route_template(scope: Scope) -> str:
@@ -52,7 +75,12 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                # Answers carry personal data (accounts, rows, tokens): no
+                # cache may keep them (ASVS 14.3.2) unless a route says
+                # otherwise (the JWKS is public and cacheable).
+                headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
         started = time.perf_counter()

@@ -5,6 +5,8 @@ headers (`X-Total-Count`, `Link: <...>; rel="next"`), so a client that only
 wants the rows never unwraps an envelope.
 """
 
+from urllib.parse import urlencode
+
 from fastapi import Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import URL
@@ -28,10 +30,21 @@ class PageParams(BaseModel):
 
 def set_page_headers(response: Response, url: URL, page: PageParams, total: int) -> None:
     """`X-Total-Count`, and a `Link` to the next page when there is one. The
-    link keeps every other query parameter (filters, sort) of `url`, and is
+    link carries the validated query (`page`: its filters and sort, as the
+    endpoint understood them), never the rest of what the client sent - a
+    thousand unknown parameters must not come back in a header - and is
     origin-relative: never built from the client's Host header."""
     response.headers[TOTAL_COUNT_HEADER] = str(total)
     next_offset = page.offset + page.limit
     if next_offset < total:
-        next_url = url.include_query_params(limit=page.limit, offset=next_offset)
-        response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+        params = {**page.model_dump(mode="json", exclude_defaults=True), "limit": page.limit, "offset": next_offset}
+        pairs = [(name, _text(item)) for name, value in params.items() for item in _items(value)]
+        response.headers["Link"] = f'<{url.path}?{urlencode(pairs)}>; rel="next"'
+
+
+def _items(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)

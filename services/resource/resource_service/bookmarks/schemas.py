@@ -17,6 +17,9 @@ def _normalise_url(value: str) -> str:
         url = _HTTP_URL.validate_python(value)
     except ValidationError as exc:
         raise ValueError(exc.errors()[0]["msg"]) from None
+    if url.username or url.password:
+        # https://user:secret@host/ would keep a credential in the row.
+        raise ValueError("must not contain a user name or password")
     text = str(url).partition("#")[0]
     if len(text) > MAX_URL_LENGTH:
         raise ValueError(f"must be at most {MAX_URL_LENGTH} characters once normalised")

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from servicekit.pagination import PageParams
-from servicekit.validation import Storable
+from servicekit.validation import Readable, Storable
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable]
-Description = Annotated[str, StringConstraints(max_length=2000), Storable]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Readable]
+Description = Annotated[str, StringConstraints(max_length=2000), Readable]
 SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable]
 
 
