@@ -143,7 +143,22 @@ def pid_alive(pid: int) -> bool:
 
 
 def _group_alive(pgid: int) -> bool:
-    return _exists(os.killpg, pgid)
+    """Whether a live process is left in the group. Zombies do not count: an
+    orphaned worker is reaped by init, and an init that reaps slowly (as in
+    some sandboxes) must not make every stop wait out its timeout."""
+    if not _exists(os.killpg, pgid):
+        return False
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state, ppid, pgrp, ...
+            return True
+    return False
 
 
 def _exists(send_signal: Callable[[int, int], None], target: int) -> bool:

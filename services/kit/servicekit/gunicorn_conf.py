@@ -25,6 +25,11 @@ graceful_timeout = 20
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = max_requests // 10
 accesslog = None
+# No control socket (gunicorn >= 25): the containers' root is read-only (it
+# logged "Control server error: Read-only file system" at every start), a
+# socket under $HOME would be shared by every gunicorn on a host, and the
+# orchestrator, not a socket, changes the worker count.
+control_socket_disable = True
 logconfig_dict = logging_dict_config(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "json"))
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 proxy_allow_ips = forwarded_allow_ips
