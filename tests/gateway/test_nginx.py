@@ -312,3 +312,46 @@ def test_the_services_see_the_public_name_not_the_clients_text(client: httpx.Cli
         seen = client.get("/items/x", headers={"Host": host}).json()["headers"]
         assert seen["Host"] in ("localhost", "127.0.0.1")
         assert seen["X-Forwarded-Host"] == seen["Host"]
+
+
+# --- the gateway's own errors, for requests that never parsed ------------------------------
+def _raw(gateway_url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes; (status, headers, body) of the answer."""
+    host, port = gateway_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /.. HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
+        (b"GET /%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
+        (b"OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
+        (b"get / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400),
+        (bytes.fromhex("16030100a5010000a10303") + b"\x00" * 40, 400),  # a TLS ClientHello on the plain port
+        (b"GET /items/?q=" + b"x" * 20_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414),
+        (b"GET / HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 505),
+        (b"FOO /items/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 501),
+        ("GET /items/é HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode(), 400),
+    ],
+    ids=["dot-dot", "nul", "options-star", "lower-case-method", "tls-hello", "uri-20k", "http-2.0", "unknown-method",
+         "raw-non-ascii"],
+)  # fmt: skip
+def test_malformed_requests_get_a_json_problem_from_the_gateway(
+    stub_gateway: StubGateway, request_bytes: bytes, status: int
+):
+    before = len(stub_gateway.auth.seen) + len(stub_gateway.resource.seen)
+    got, headers, body = _raw(stub_gateway.url, request_bytes)
+    assert got == status, body[:200]
+    assert headers["content-type"] == PROBLEM
+    problem = json.loads(body)
+    assert problem["status"] == status and problem["request_id"] == headers["x-request-id"]
+    assert len(stub_gateway.auth.seen) + len(stub_gateway.resource.seen) == before  # never proxied
