@@ -315,20 +315,6 @@ def test_the_services_see_the_public_name_not_the_clients_text(client: httpx.Cli
 
 
 # --- the gateway's own errors, for requests that never parsed ------------------------------
-def _raw(gateway_url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send raw bytes; (status, headers, body) of the answer."""
-    host, port = gateway_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-    return int(status_line.split()[1]), headers, body
-
-
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [

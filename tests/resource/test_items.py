@@ -230,3 +230,21 @@ async def test_a_body_of_many_unknown_members_gets_a_short_422(client: httpx.Asy
     assert len(problem["errors"]) == 10
     assert len(response.content) < 4096 < len(body) // 100
     assert (await client.get("/items/", headers=account.headers)).json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/items/00000000-0000-0000-0000-000000000000", "DELETE, GET, HEAD, PATCH"),
+        ("DELETE", "/items/", "GET, HEAD, POST"),
+        ("POST", "/livez", "GET, HEAD"),
+    ],
+)
+async def test_405_names_every_method_the_path_serves(
+    client: httpx.AsyncClient, account: Account, method: str, path: str, allow: str
+) -> None:
+    """RFC 9110 §15.5.6: `PUT /items/{id}` once said `Allow: GET`."""
+    response = await client.request(method, path, headers=account.headers)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.headers["content-type"] == "application/problem+json"

@@ -12,8 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from servicekit.context import REQUEST_ID_HEADER, current_request_id
 
@@ -149,9 +151,25 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, detail, errors=_field_errors(exc), error_count=count)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # The router names the methods of the first route on this path only
+        # (`PUT /items/{id}` said `Allow: GET`); RFC 9110 wants them all.
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+    return problem_response(exc.status_code, str(exc.detail), headers=headers)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of `app` serves on `path` (HEAD with GET)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        if context.methods and context.path and compile_path(context.path)[0].fullmatch(path):
+            methods |= set(context.methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:
