@@ -4,8 +4,12 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from tests.helpers.accounts import Account
+from resource_service.main import create_app
+from tests.helpers.accounts import Account, register_and_login
+from tests.helpers.apps import client_for, jwks_from, make_resource_settings
+from tests.helpers.database import Database
 from tests.helpers.rows import create, list_ids
 
 
@@ -248,3 +252,25 @@ async def test_405_names_every_method_the_path_serves(
     assert response.status_code == 405
     assert response.headers["allow"] == allow
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_account_keeps_at_most_its_quota_of_rows(
+    database: Database, auth_app: FastAPI, auth_client: httpx.AsyncClient
+) -> None:
+    """One cheap account once could add 170 000 rows a day: MAX_ROWS_PER_USER
+    (per kind) turns the next create into a 409, and nothing is written."""
+    keys = jwks_from(auth_app)
+    app = create_app(make_resource_settings(database, max_rows_per_user=3), key_source=keys)
+    account = await register_and_login(auth_client)
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        for path, body in (
+            ("/items/", lambda n: {"title": f"t{n}"}),
+            ("/bookmarks/", lambda n: {"url": f"https://e.example/{n}", "title": "t"}),
+        ):
+            for n in range(3):
+                assert (await client.post(path, json=body(n), headers=account.headers)).status_code == 201
+            refused = await client.post(path, json=body(9), headers=account.headers)
+            assert refused.status_code == 409, refused.text
+            assert "as many as an account may keep" in refused.json()["detail"]
+            assert len((await client.get(path, headers=account.headers)).json()) == 3
+    await keys.aclose()

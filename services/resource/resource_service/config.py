@@ -20,6 +20,9 @@ class ResourceSettings(ServiceSettings):
 
     # Per account, on the routes that write (reads are limited at the gateway).
     write_rate_limit: RateLimit = "120/minute"
+    # Rows one account may keep, per kind (items, bookmarks): one cheap
+    # account must not fill the database.
+    max_rows_per_user: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
     def _require_key_source(self) -> "ResourceSettings":

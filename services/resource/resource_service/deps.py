@@ -1,3 +1,5 @@
+from typing import Annotated
+
 from fastapi import Depends, Request
 
 from resource_service.config import ResourceSettings
@@ -22,3 +24,11 @@ async def _write_limit(request: Request, owner_id: CurrentUserId) -> None:
 
 # For `dependencies=[...]` on the routes that write.
 WriteLimit = Depends(_write_limit)
+
+
+async def _row_quota(request: Request) -> int:
+    return service_state(request, ResourceState).settings.max_rows_per_user
+
+
+# How many rows of a kind an account may keep.
+RowQuota = Annotated[int, Depends(_row_quota)]

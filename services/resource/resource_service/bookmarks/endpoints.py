@@ -7,9 +7,10 @@ from resource_service.bookmarks.models import Bookmark
 from resource_service.bookmarks.repository import BookmarkRepository
 from resource_service.bookmarks.schemas import BookmarkCreate, BookmarkQuery, BookmarkRead, BookmarkUpdate
 from resource_service.bookmarks.service import BookmarkExists
-from resource_service.deps import WriteLimit
+from resource_service.deps import RowQuota, WriteLimit
 from resource_service.owned import service as owned
 from resource_service.owned.routing import caller_row, created, errors, page, repository, serve_bare_path, with_etag
+from resource_service.owned.service import QuotaReached
 from servicekit.auth import CurrentUserId
 from servicekit.etags import IfMatchHeader
 
@@ -24,11 +25,16 @@ LockedBookmark = Annotated[Bookmark, Depends(caller_row(BookmarkRepository, for_
     "/",
     status_code=status.HTTP_201_CREATED,
     dependencies=[WriteLimit],
-    responses=errors(BookmarkExists, write=True),
+    responses=errors(BookmarkExists, QuotaReached, write=True),
     summary="Create a bookmark",
 )
 async def create_bookmark(
-    data: BookmarkCreate, owner_id: CurrentUserId, bookmarks: Bookmarks, request: Request, response: Response
+    data: BookmarkCreate,
+    owner_id: CurrentUserId,
+    bookmarks: Bookmarks,
+    quota: RowQuota,
+    request: Request,
+    response: Response,
 ) -> BookmarkRead:
     """Create a bookmark owned by the caller. Answers 201 with the bookmark, its URL in `Location` and its
     `ETag`. `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.
@@ -36,8 +42,10 @@ async def create_bookmark(
     `url` must be http or https; it is stored normalised (scheme and host lower-cased, default port and
     `#fragment` dropped). Each URL once per user: bookmarking it again is a 409 whose body names the existing
     bookmark in `existing_id`. `tags` are lower-cased and de-duplicated.
+
+    An account keeps at most `MAX_ROWS_PER_USER` bookmarks (10 000 by default): past it, a 409.
     """
-    bookmark = await service.create(bookmarks, owner_id, data)
+    bookmark = await service.create(bookmarks, owner_id, data, quota)
     return created(request, response, "read_bookmark", bookmark, BookmarkRead)
 
 

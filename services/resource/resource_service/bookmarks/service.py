@@ -23,9 +23,9 @@ async def _already_bookmarked(
     return BookmarkExists(await bookmarks.id_for_url(owner_id, url))
 
 
-async def create(bookmarks: BookmarkRepository, owner_id: uuid.UUID, data: BookmarkCreate) -> Bookmark:
+async def create(bookmarks: BookmarkRepository, owner_id: uuid.UUID, data: BookmarkCreate, quota: int) -> Bookmark:
     try:
-        return await owned.create(bookmarks, Bookmark(owner_id=owner_id, **data.model_dump()))
+        return await owned.create(bookmarks, Bookmark(owner_id=owner_id, **data.model_dump()), quota)
     except DuplicateKey as error:
         raise await _already_bookmarked(bookmarks, error, owner_id, data.url) from None
 

@@ -2,13 +2,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from resource_service.deps import WriteLimit
+from resource_service.deps import RowQuota, WriteLimit
 from resource_service.items import service
 from resource_service.items.models import Item
 from resource_service.items.repository import ItemRepository
 from resource_service.items.schemas import ItemCreate, ItemQuery, ItemRead, ItemUpdate
 from resource_service.owned import service as owned
 from resource_service.owned.routing import caller_row, created, errors, page, repository, serve_bare_path, with_etag
+from resource_service.owned.service import QuotaReached
 from servicekit.auth import CurrentUserId
 from servicekit.etags import IfMatchHeader
 
@@ -23,19 +24,21 @@ LockedItem = Annotated[Item, Depends(caller_row(ItemRepository, for_update=True)
     "/",
     status_code=status.HTTP_201_CREATED,
     dependencies=[WriteLimit],
-    responses=errors(write=True),
+    responses=errors(QuotaReached, write=True),
     summary="Create an item",
 )
 async def create_item(
-    data: ItemCreate, owner_id: CurrentUserId, items: Items, request: Request, response: Response
+    data: ItemCreate, owner_id: CurrentUserId, items: Items, quota: RowQuota, request: Request, response: Response
 ) -> ItemRead:
     """Create an item owned by the caller. Answers 201 with the item, its URL in `Location` and its `ETag`.
     `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.
 
     `price` is an exact decimal with at most two places, sent as a string ("12.5") or a number; it always
     comes back as a string with two places ("12.50").
+
+    An account keeps at most `MAX_ROWS_PER_USER` items (10 000 by default): past it, a 409.
     """
-    item = await service.create(items, owner_id, data)
+    item = await service.create(items, owner_id, data, quota)
     return created(request, response, "read_item", item, ItemRead)
 
 

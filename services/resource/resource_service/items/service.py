@@ -6,5 +6,5 @@ from resource_service.items.schemas import ItemCreate
 from resource_service.owned import service as owned
 
 
-async def create(items: ItemRepository, owner_id: uuid.UUID, data: ItemCreate) -> Item:
-    return await owned.create(items, Item(owner_id=owner_id, **data.model_dump()))
+async def create(items: ItemRepository, owner_id: uuid.UUID, data: ItemCreate, quota: int) -> Item:
+    return await owned.create(items, Item(owner_id=owner_id, **data.model_dump()), quota)

@@ -103,6 +103,11 @@ class OwnedRepository(Generic[Row]):
             statement = statement.with_for_update()
         return await self.session.scalar(statement)
 
+    async def count_owned(self, owner_id: uuid.UUID) -> int:
+        """How many rows the owner holds (an index-only count on the owner's
+        index)."""
+        return await self.session.scalar(select(func.count()).where(self.model.owner_id == owner_id)) or 0
+
     async def owner_exists(self, owner_id: uuid.UUID) -> bool:
         """Whether the account still exists: asked only when a lookup found
         nothing, never on the happy path."""

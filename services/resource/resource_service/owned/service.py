@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from resource_service.owned.models import OwnedMixin
 from resource_service.owned.repository import AccountGone, OwnedRepository, Row
 from resource_service.owned.schemas import ListQuery
-from servicekit.errors import NotFound
+from servicekit.errors import Conflict, NotFound
 from servicekit.etags import check_if_match, make_etag
 
 
@@ -17,7 +17,17 @@ def etag(row: OwnedMixin) -> str:
     return make_etag(row.id, row.version)
 
 
-async def create(repository: OwnedRepository[Row], row: Row) -> Row:
+class QuotaReached(Conflict):
+    def __init__(self, noun: str, limit: int) -> None:
+        super().__init__(f"You already have {limit} {noun}s, as many as an account may keep; delete some first.")
+
+
+async def create(repository: OwnedRepository[Row], row: Row, quota: int) -> Row:
+    """Add `row` unless its owner already holds `quota` rows of its kind (a
+    burst of parallel creates may pass it by at most the burst, which the
+    per-account write limit bounds)."""
+    if await repository.count_owned(row.owner_id) >= quota:
+        raise QuotaReached(repository.noun, quota)
     return await repository.add(row)
 
 
