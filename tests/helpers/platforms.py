@@ -75,9 +75,10 @@ class HostPlatform:
         self.stack.services[service].start()
 
     def instance(self, piece: str) -> str:
-        process = self.stack.gateway.process if piece == "gateway" and self.stack.gateway else None
-        process = process or self.stack.services[piece].process
-        return str(process.pid)
+        pieces = {"gateway": self.stack.gateway, **self.stack.services}
+        running = pieces[piece]
+        assert running is not None, f"{piece} is not part of this stack"
+        return str(running.process.pid)
 
 
 class ComposePlatform:

@@ -47,9 +47,18 @@ def _routes(app: FastAPI) -> set[str]:
     return {str(context.path) for context in iter_route_contexts(app.routes)}
 
 
+def _image_name(container: Manifest) -> str:
+    """`svc-platform/auth:1.0.0` or `ghcr.io/o/x@sha256:...` without registry, tag or digest."""
+    return str(container["image"]).split("@")[0].rsplit(":", 1)[0]
+
+
 def _app_of(container: Manifest) -> str | None:
-    image = container["image"].split("@")[0].rsplit(":", 1)[0]
+    image = _image_name(container)
     return next((app for name, app in APP_IMAGES.items() if image.endswith(name)), None)
+
+
+def _python(container: Manifest) -> bool:
+    return _image_name(container).rsplit("/", 1)[-1] in ("auth", "resource", "migrate")
 
 
 def _probes(container: Manifest) -> Iterator[tuple[str, Manifest]]:
@@ -238,10 +247,6 @@ def test_production_takes_its_database_and_redis_from_secret_files(prod: Render)
         wanted |= set() if workload["kind"] == "Job" else {"rate_limit_storage_uri"}
         assert wanted <= files, (workload["metadata"]["name"], wanted - files)
     assert not prod.of_kind("Secret"), "production generates no secret"
-
-
-def _python(container: Manifest) -> bool:
-    return container["image"].split("@")[0].rsplit(":", 1)[0].rsplit("/", 1)[-1] in ("auth", "resource", "migrate")
 
 
 # --- network policies ------------------------------------------------------------------------

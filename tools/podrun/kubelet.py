@@ -184,8 +184,13 @@ class Kubelet:
             pod.containers[container["name"]] = self._run_container(pod, container, volumes)
         return pod
 
+    @staticmethod
+    def _context(pod: Pod, container: Manifest) -> Manifest:
+        """The container's security context over the pod's, as the kubelet merges them."""
+        return {**pod.spec.get("securityContext", {}), **container.get("securityContext", {})}
+
     def _security(self, pod: Pod, container: Manifest) -> list[str]:
-        context = {**pod.spec.get("securityContext", {}), **container.get("securityContext", {})}
+        context = self._context(pod, container)
         args = []
         if "runAsUser" in context:
             args += ["--user", f"{context['runAsUser']}:{context.get('runAsGroup', context['runAsUser'])}"]
@@ -255,7 +260,11 @@ class Kubelet:
                 self._write(folder, files, volume["projected"].get("defaultMode", 0o644), group)
                 prepared[name] = ("dir", folder)
             else:
-                raise NotImplementedError(f"volume {name} of {pod.name}: {sorted(volume)}")
+                # What the dev overlay never uses (hostPath, CSI, ...): refused
+                # loudly rather than run as something it is not.
+                raise PodFailed(
+                    f"{pod.name}: volume {name} is of a kind the pod-run does not emulate: {sorted(volume)}"
+                )
         for claim in pod.workload["spec"].get("volumeClaimTemplates", []):
             docker_volume = f"podrun-{self.run_id}-{claim['metadata']['name']}-{pod.name}"
             docker("volume", "create", "--label", f"podrun={self.run_id}", docker_volume)
@@ -282,7 +291,7 @@ class Kubelet:
                 path.chmod(mode | 0o444)
 
     def _mounts(self, container: Manifest, volumes: Mapping[str, tuple[str, Any]], pod: Pod) -> list[str]:
-        context = {**pod.spec.get("securityContext", {}), **container.get("securityContext", {})}
+        context = self._context(pod, container)
         args: list[str] = []
         for mount in container.get("volumeMounts", []):
             kind, source = volumes[mount["name"]]
