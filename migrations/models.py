@@ -1,6 +1,7 @@
 """Every table the migration history manages: each service's models, on the
 one shared MetaData. `alembic check` compares these with the database."""
 
+import auth_service.sessions.models
 import auth_service.tokens.models
 import auth_service.users.models  # noqa: F401
 import resource_service.bookmarks.models

@@ -24,6 +24,7 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     AUTH_ROLE: {
         "users": "SELECT, INSERT, UPDATE, DELETE",
         "refresh_tokens": "SELECT, INSERT, UPDATE, DELETE",
+        "sessions": "SELECT, INSERT, UPDATE, DELETE",
         "alembic_version": "SELECT",
         "schema_history": "SELECT",
     },
@@ -41,6 +42,8 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
 COLUMN_GRANTS: dict[str, dict[str, str]] = {
     RESOURCE_ROLE: {
         "users": "SELECT (id)",
+        # Whether a token's session is still active: never what it was used from.
+        "sessions": "SELECT (id, user_id, expires_at, revoked_at)",
     },
 }
 

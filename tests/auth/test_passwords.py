@@ -3,10 +3,11 @@ from typing import Any
 import bcrypt
 import httpx
 import pytest
+from fastapi.exceptions import RequestValidationError
 
 from auth_service import passwords
 from auth_service.passwords import PasswordHasher
-from tests.helpers.accounts import Account, login, unique_email
+from tests.helpers.accounts import PASSWORD, Account, login, unique_email
 
 
 async def test_argon2id_with_the_owasp_minimum() -> None:
@@ -73,3 +74,76 @@ async def test_passwords_bcrypt_cannot_take_do_not_match() -> None:
     hasher = PasswordHasher(1)
     assert (await hasher.verify("s3cret-passw0rd" + "x" * 80, legacy)) == (False, None)
     assert (await hasher.verify("s3cret\x00passw0rd", legacy)) == (False, None)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["password", "12345678", "qwertyuiop", "iloveyou1", "{email}", "{local}2024", "{username}!", "aaaaaaaaaaaa"],
+)
+async def test_common_or_context_derived_passwords_are_refused(auth_client: httpx.AsyncClient, password: str) -> None:
+    """ASVS 6.2.4 and 6.2.11: zxcvbn's lists and the account's own details."""
+    email = unique_email()
+    local = email.split("@")[0]
+    chosen = password.format(email=email, local=local, username="marvin-the-android")
+    response = await auth_client.post(
+        "/auth/register", json={"email": email, "password": chosen, "username": "marvin-the-android"}
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["loc"] == ["body", "password"] and error["type"] == "weak_password"
+    assert "too easy to guess" in error["msg"]
+    # Nothing was written: the address is still free.
+    assert (await auth_client.post("/auth/register", json={"email": email, "password": PASSWORD})).status_code == 201
+
+
+async def test_a_long_password_is_estimated_on_its_first_characters() -> None:
+    # zxcvbn takes 72 characters; a long password of one letter is still weak.
+    with pytest.raises(RequestValidationError):
+        await passwords.refuse_weak("a" * 128, [])
+    await passwords.refuse_weak("correct horse battery staple " * 4, [])
+
+
+async def test_change_password_ends_the_other_sessions(auth_client: httpx.AsyncClient, account: Account) -> None:
+    elsewhere = (await login(auth_client, account.email)).json()
+    change = {"current_password": account.password, "new_password": "a brand new passphrase here"}
+    assert (await auth_client.put("/users/me/password", json=change, headers=account.headers)).status_code == 204
+    # The other login is over; this one stays.
+    assert (await auth_client.get("/users/me", headers=account.headers)).status_code == 200
+    ended = {"Authorization": f"Bearer {elsewhere['access_token']}"}
+    assert (await auth_client.get("/users/me", headers=ended)).status_code == 401
+    assert (
+        await auth_client.post("/auth/refresh", json={"refresh_token": elsewhere["refresh_token"]})
+    ).status_code == 401
+    assert (await login(auth_client, account.email)).status_code == 401
+    assert (await login(auth_client, account.email, "a brand new passphrase here")).status_code == 200
+
+
+async def test_change_password_needs_the_current_one_and_a_strong_new_one(
+    auth_client: httpx.AsyncClient, account: Account
+) -> None:
+    wrong = await auth_client.put(
+        "/users/me/password",
+        json={"current_password": "not-my-password", "new_password": "a brand new passphrase here"},
+        headers=account.headers,
+    )
+    assert wrong.status_code == 403 and wrong.headers["content-type"] == "application/problem+json"
+    weak = await auth_client.put(
+        "/users/me/password",
+        json={"current_password": account.password, "new_password": account.email},
+        headers=account.headers,
+    )
+    assert weak.status_code == 422 and weak.json()["errors"][0]["loc"] == ["body", "new_password"]
+    # Neither changed anything.
+    assert (await login(auth_client, account.email)).status_code == 200
+    unauthenticated = await auth_client.put(
+        "/users/me/password", json={"current_password": account.password, "new_password": "whatever it may be"}
+    )
+    assert unauthenticated.status_code == 401
+
+
+async def test_change_password_is_rate_limited(auth_client: httpx.AsyncClient, account: Account) -> None:
+    guess = {"current_password": "guess", "new_password": "a brand new passphrase here"}
+    statuses = [
+        (await auth_client.put("/users/me/password", json=guess, headers=account.headers)).status_code for _ in range(7)
+    ]
+    assert statuses == [403] * 5 + [429] * 2

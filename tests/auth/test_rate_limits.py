@@ -1,8 +1,11 @@
 import asyncio
 
 import httpx
+import pytest
+from fastapi import FastAPI
 
 from tests.helpers.accounts import PASSWORD, Account, login, unique_email
+from tests.helpers.apps import client_for, client_for_without_reset
 
 
 async def test_sixty_rapid_bad_logins_get_429(auth_client: httpx.AsyncClient, account: Account) -> None:
@@ -31,3 +34,39 @@ async def test_register_is_rate_limited(auth_client: httpx.AsyncClient) -> None:
     ]
     assert statuses[:10] == [201] * 10
     assert statuses[10:] == [429, 429]
+
+
+async def test_a_stranger_guessing_from_one_address_cannot_lock_the_owner_out(
+    auth_app: FastAPI, account: Account
+) -> None:
+    """ASVS 6.3.1: failures count per account *and* address; the owner, on
+    another address, still signs in with the right password."""
+    async with client_for(auth_app, "127.0.0.2") as attacker:
+        statuses = [(await login(attacker, account.email, "wrong-password")).status_code for _ in range(15)]
+        assert statuses == [401] * 10 + [429] * 5
+        # The attacker stays refused even with the right password.
+        assert (await login(attacker, account.email)).status_code == 429
+    async with client_for_without_reset(auth_app, "127.0.0.3") as owner:
+        assert (await login(owner, account.email)).status_code == 200
+
+
+async def test_failures_from_many_addresses_do_trip_the_account_limit(
+    auth_app: FastAPI, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guessing spread over many addresses meets the account-wide limit."""
+    monkeypatch.setattr(auth_app.state.settings, "login_account_failure_limit", "15/hour")
+    async with client_for(auth_app, "127.0.0.2") as first:
+        for _ in range(8):
+            assert (await login(first, account.email, "wrong-password")).status_code == 401
+    for address in ("127.0.0.4", "127.0.0.5"):
+        async with client_for_without_reset(auth_app, address) as other:
+            for _ in range(4):
+                await login(other, account.email, "wrong-password")
+    async with client_for_without_reset(auth_app, "127.0.0.3") as owner:
+        refused = await login(owner, account.email)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+
+
+async def test_successful_logins_do_not_count_as_failures(auth_app: FastAPI, account: Account) -> None:
+    async with client_for(auth_app) as client:
+        assert [(await login(client, account.email)).status_code for _ in range(15)] == [200] * 15

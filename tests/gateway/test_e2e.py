@@ -78,6 +78,32 @@ def test_register_token_crud_refresh_logout(gw: httpx.Client):
     assert_problem(gw.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]}), 401)
 
 
+# SESSION_CACHE_SECONDS: the most a revoked login keeps working.
+SESSION_CACHE_SECONDS = 5.0
+
+
+def test_sign_out_everywhere_ends_access_tokens_within_the_stated_bound(gw: httpx.Client):
+    account = register_and_login(gw)
+    second = send(gw, "POST", "/auth/token", data={"username": account.email, "password": PASSWORD}).json()
+    others = {"Authorization": f"Bearer {second['access_token']}"}
+    assert gw.get("/items/", headers=others).status_code == 200  # now cached as active by some worker
+    signed_out = time.monotonic()
+    assert gw.delete("/auth/sessions", headers=account.headers).status_code == 204
+    statuses: set[int] = set()
+    while time.monotonic() - signed_out < SESSION_CACHE_SECONDS + 5:
+        answers = [gw.get(path, headers=others) for path in ("/items/", "/users/me")]
+        statuses |= {answer.status_code for answer in answers}
+        if all(answer.status_code == 401 for answer in answers):
+            break
+        time.sleep(0.25)
+    took = time.monotonic() - signed_out
+    print(f"access tokens of ended sessions refused everywhere after {took:.2f} s")
+    assert statuses <= {200, 401}
+    assert all(gw.get(path, headers=others).status_code == 401 for path in ("/items/", "/users/me"))
+    assert took <= SESSION_CACHE_SECONDS + 1
+    assert send(gw, "POST", "/auth/refresh", json={"refresh_token": second["refresh_token"]}).status_code == 401
+
+
 def test_another_users_rows_are_404_through_the_gateway(gw: httpx.Client):
     owner, other = register_and_login(gw), register_and_login(gw)
     item = gw.post("/items/", json={"title": "mine"}, headers=owner.headers)

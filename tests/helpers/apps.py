@@ -23,6 +23,9 @@ JWKS_URL = "http://auth.internal/.well-known/jwks.json"
 def make_auth_settings(database: Database, signing_key_file: Path, **overrides: Any) -> AuthSettings:
     values: dict[str, Any] = {
         "environment": "test",
+        # Revocations take effect at once here; tests/kit/test_sessions.py
+        # covers the cache.
+        "session_cache_seconds": 0,
         "jwt_private_key_file": signing_key_file,
         **database.settings_kwargs(AUTH_ROLE, AUTH_DB_PASSWORD),
         **overrides,
@@ -33,6 +36,7 @@ def make_auth_settings(database: Database, signing_key_file: Path, **overrides: 
 def make_resource_settings(database: Database, **overrides: object) -> ResourceSettings:
     kwargs = {
         "environment": "test",
+        "session_cache_seconds": 0,
         "jwks_url": JWKS_URL,
         **database.settings_kwargs(RESOURCE_ROLE, RESOURCE_DB_PASSWORD),
     }
@@ -46,9 +50,17 @@ def jwks_from(app: ASGIApp, **options: float) -> RemoteJWKS:
 
 
 @asynccontextmanager
-async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for a running `app`, whose rate-limit windows start afresh:
-    the apps live for the session, each test gets its own client."""
+async def client_for(app: FastAPI, address: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    """A client for a running `app` from `address`, whose rate-limit windows
+    start afresh: the apps live for the session, each test gets its own
+    client."""
     app.state.limiter.reset()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+    async with client_for_without_reset(app, address) as client:
         yield client
+
+
+def client_for_without_reset(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    """A client for `app` from `address` in the rate-limit windows as they
+    are: a second client of the same test."""
+    transport = httpx.ASGITransport(app=app, client=(address, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")

@@ -38,7 +38,15 @@ def remote(document: Any) -> RemoteJWKS:
 
 def claims() -> dict[str, Any]:
     now = int(time.time())
-    return {"iss": ISSUER, "aud": AUDIENCE, "sub": str(uuid.uuid4()), "iat": now, "exp": now + 60, "jti": "j"}
+    return {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 60,
+        "jti": "j",
+    }
 
 
 async def test_an_hmac_key_in_the_jwks_is_never_used() -> None:
@@ -53,7 +61,7 @@ async def test_an_hmac_key_in_the_jwks_is_never_used() -> None:
     forged = jwt.encode(claims(), secret, algorithm="HS256", headers={"kid": "hmac"})
     with pytest.raises(Unauthorized, match="unknown key"):
         await verifier.verify(forged)
-    genuine = jwt.encode(claims(), signer, algorithm="EdDSA", headers={"kid": good["kid"]})
+    genuine = jwt.encode(claims(), signer, algorithm="EdDSA", headers={"kid": good["kid"], "typ": "at+jwt"})
     assert (await verifier.verify(genuine)).token_id == "j"
     await keys.aclose()
 

@@ -54,7 +54,15 @@ def test_upgrade_downgrade_upgrade_round_trips(scratch_database: Database) -> No
         .strip()
         .split(",")
     )
-    assert set(tables) == {"users", "refresh_tokens", "items", "bookmarks", "alembic_version", "schema_history"}
+    assert set(tables) == {
+        "users",
+        "sessions",
+        "refresh_tokens",
+        "items",
+        "bookmarks",
+        "alembic_version",
+        "schema_history",
+    }
 
 
 def test_two_jobs_at_once_both_succeed(scratch_database: Database) -> None:
@@ -190,3 +198,42 @@ def test_the_migration_role_owns_the_schema_but_is_no_superuser(database: Databa
         "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'", database.name
     ).split()
     assert owners == ["migrator"]
+
+
+def test_existing_logins_become_sessions(scratch_database: Database) -> None:
+    """The sessions revision keeps logins made before it working: one session
+    per refresh-token family, revoked when all its tokens were, and
+    downgrading gives the tokens their revocation back."""
+    assert alembic(scratch_database, "upgrade", "778b776fc121").returncode == 0
+    user, live, dead = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    psql = scratch_database.cluster.psql
+    psql(
+        f"""
+        INSERT INTO users (id, email, password_hash) VALUES ('{user}', 'old@example.com', 'x');
+        INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at, used_at, revoked_at)
+        VALUES (gen_random_uuid(), '{user}', '{live}', 'a', now() - interval '3 days', now() + interval '11 days',
+                now() - interval '1 day', NULL),
+               (gen_random_uuid(), '{user}', '{live}', 'b', now() - interval '1 day', now() + interval '13 days',
+                NULL, NULL),
+               (gen_random_uuid(), '{user}', '{dead}', 'c', now() - interval '2 days', now() + interval '12 days',
+                NULL, now() - interval '1 hour');
+        """,
+        scratch_database.name,
+    )
+    assert alembic(scratch_database, "upgrade", "head").returncode == 0
+    rows = psql(
+        "SELECT id, revoked_at IS NULL, created_at < now() - interval '71 hours',"
+        " expires_at > now() + interval '26 days' FROM sessions ORDER BY revoked_at NULLS FIRST",
+        scratch_database.name,
+    ).split()
+    assert rows == [f"{live}|t|t|t", f"{dead}|f|f|t"]
+    columns = psql(
+        "SELECT string_agg(column_name, ',') FROM information_schema.columns WHERE table_name = 'refresh_tokens'"
+        " AND column_name = 'revoked_at'",
+        scratch_database.name,
+    )
+    assert columns.strip() == ""
+
+    assert alembic(scratch_database, "downgrade", "778b776fc121").returncode == 0
+    revoked = psql("SELECT token_hash FROM refresh_tokens WHERE revoked_at IS NOT NULL", scratch_database.name)
+    assert revoked.split() == ["c"]

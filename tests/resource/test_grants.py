@@ -1,6 +1,7 @@
 """What the resource service's database role may do (migrations/roles.py):
 its own tables fully, `users.id` alone (to tell a deleted account from a
-missing row), and nothing else."""
+missing row), whether a session is active (not what it was used from), and
+nothing else."""
 
 from collections.abc import AsyncIterator
 
@@ -28,6 +29,15 @@ async def test_may_see_that_a_user_exists(engine: AsyncEngine, account: Account)
     assert str(found) == account.id
 
 
+async def test_may_see_whether_a_session_is_active(engine: AsyncEngine, account: Account) -> None:
+    async with engine.connect() as connection:
+        active = await connection.scalar(
+            text("SELECT revoked_at IS NULL AND expires_at > now() FROM sessions WHERE user_id = CAST(:id AS uuid)"),
+            {"id": account.id},
+        )
+    assert active is True
+
+
 @pytest.mark.parametrize(
     "statement",
     [
@@ -39,6 +49,9 @@ async def test_may_see_that_a_user_exists(engine: AsyncEngine, account: Account)
         "INSERT INTO users (id, email, password_hash) VALUES (gen_random_uuid(), 'x@example.com', 'x')",
         "SELECT * FROM refresh_tokens LIMIT 1",
         "DELETE FROM refresh_tokens WHERE false",
+        "SELECT user_agent FROM sessions LIMIT 1",
+        "UPDATE sessions SET revoked_at = NULL WHERE false",
+        "DELETE FROM sessions WHERE false",
         "DELETE FROM alembic_version WHERE false",
         "TRUNCATE items",
         "ALTER TABLE items ADD COLUMN intruder int",

@@ -254,7 +254,8 @@ async def test_deleted_users_token_is_4xx_on_every_route(
     table = kind.path.strip("/")
     remaining = database.cluster.psql(f"SELECT count(*) FROM {table} WHERE owner_id = '{account.id}'", database.name)
     assert remaining.strip() == "0"
-    # ... and the still-valid token gets a 401 everywhere, never a 500.
+    # ... and the still-valid token gets a 401 everywhere, never a 500: its
+    # session went with the account too.
     url = f"{kind.path}{row['id']}"
     responses = [
         await client.post(kind.path, json=kind.new(), headers=account.headers),
@@ -266,7 +267,7 @@ async def test_deleted_users_token_is_4xx_on_every_route(
     ]
     for response in responses:
         assert response.status_code == 401, (response.request.method, response.request.url, response.text)
-        assert response.json()["detail"] == "The account no longer exists."
+        assert response.json()["detail"] == "The session has ended; sign in again."
 
 
 async def test_writes_are_rate_limited_per_account(

@@ -199,3 +199,24 @@ def test_unreadable_public_key_file_is_a_configuration_error(database: Database,
     for path in (junk, tmp_path / "missing.pem"):
         with pytest.raises(ConfigurationError, match="JWT_PUBLIC_KEY_FILE"):
             create_app(make_resource_settings(database, jwks_url=None, jwt_public_key_file=path))
+
+
+async def test_an_ended_session_is_refused_here_too(
+    client: httpx.AsyncClient, auth_client: httpx.AsyncClient, account: Account
+) -> None:
+    """Logout reaches the resource service: it reads the session (and only
+    that) from the shared database."""
+    assert (await client.get("/items/", headers=account.headers)).status_code == 200
+    assert (await auth_client.post("/auth/logout", json={"refresh_token": account.refresh_token})).status_code == 204
+    refused = await client.get("/items/", headers=account.headers)
+    assert refused.status_code == 401 and "session has ended" in refused.json()["detail"]
+
+
+async def test_a_token_of_another_type_is_refused(
+    client: httpx.AsyncClient, auth_app: FastAPI, account: Account
+) -> None:
+    claims = jwt.decode(account.access_token, options={"verify_signature": False})
+    keyring = auth_app.state.keyring
+    retyped = jwt.encode(claims, keyring._private_key, algorithm="EdDSA", headers={"kid": keyring.kid, "typ": "id+jwt"})
+    refused = await client.get("/items/", headers={"Authorization": f"Bearer {retyped}"})
+    assert refused.status_code == 401 and refused.json()["detail"] == "The token is not an access token."

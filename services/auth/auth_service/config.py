@@ -19,10 +19,19 @@ class AuthSettings(ServiceSettings):
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=14 * 86_400, ge=3600)
+    # A login ends this long after it started, however often it is refreshed
+    # (ASVS 7.3.2).
+    session_max_lifetime_seconds: int = Field(default=30 * 86_400, ge=3600)
 
     password_hash_concurrency: int = Field(default=2, ge=1)
+    # Attempts per client address; failures per account from one address;
+    # failures per account from every address together. The last must stay
+    # out of reach of one address (the second), or a stranger who knows an
+    # email could keep its owner out (ASVS 6.3.1).
     login_rate_limit: RateLimit = "20/minute"
     login_account_rate_limit: RateLimit = "10/minute"
+    login_account_failure_limit: RateLimit = "1000/hour"
+    password_change_rate_limit: RateLimit = "5/minute"  # noqa: S105 - a rate, not a secret
     register_rate_limit: RateLimit = "10/minute"
     register_account_rate_limit: RateLimit = "3/minute"
 

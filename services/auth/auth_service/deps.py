@@ -5,6 +5,7 @@ from fastapi import Depends, Request
 from auth_service.config import AuthSettings
 from auth_service.keyring import Keyring
 from auth_service.passwords import PasswordHasher
+from auth_service.sessions.repository import SessionRepository
 from auth_service.tokens.repository import RefreshTokenRepository
 from auth_service.users.models import User
 from auth_service.users.repository import UserRepository
@@ -57,12 +58,17 @@ def _refresh_tokens(session: SessionDep) -> RefreshTokenRepository:
     return RefreshTokenRepository(session)
 
 
+def _sessions(session: SessionDep) -> SessionRepository:
+    return SessionRepository(session)
+
+
 SettingsDep = Annotated[AuthSettings, Depends(_settings)]
 KeyringDep = Annotated[Keyring, Depends(_keyring)]
 HasherDep = Annotated[PasswordHasher, Depends(_hasher)]
 LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
 UsersDep = Annotated[UserRepository, Depends(_users)]
 RefreshTokensDep = Annotated[RefreshTokenRepository, Depends(_refresh_tokens)]
+SessionsDep = Annotated[SessionRepository, Depends(_sessions)]
 
 
 async def _current_user(user_id: CurrentUserId, users: UsersDep) -> User:

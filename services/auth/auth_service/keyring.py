@@ -8,7 +8,7 @@ import jwt
 
 from auth_service.config import AuthSettings
 from servicekit.keys import algorithm_for, load_private_key, load_public_keys, public_jwk
-from servicekit.tokens import StaticKeys, TokenVerifier
+from servicekit.tokens import ACCESS_TOKEN_TYPE, StaticKeys, TokenVerifier
 
 
 class Keyring:
@@ -27,26 +27,24 @@ class Keyring:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self.access_ttl = settings.access_token_ttl_seconds
-        self.verifier = TokenVerifier(
-            self._published,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway=settings.jwt_leeway_seconds,
-        )
+        self.verifier = TokenVerifier.for_settings(self._published, settings)
 
     @property
     def jwks(self) -> dict[str, Any]:
         return self._published.jwks
 
-    def issue_access_token(self, subject: str) -> str:
+    def issue_access_token(self, subject: str, session_id: str) -> str:
         now = int(time.time())
         claims = {
             "iss": self._issuer,
             "aud": self._audience,
             "sub": subject,
+            "sid": session_id,
             "iat": now,
             "nbf": now,
             "exp": now + self.access_ttl,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self._private_key, algorithm=self._algorithm, headers={"kid": self.kid})
+        return jwt.encode(
+            claims, self._private_key, algorithm=self._algorithm, headers={"kid": self.kid, "typ": ACCESS_TOKEN_TYPE}
+        )

@@ -7,6 +7,7 @@ from auth_service.config import AuthSettings
 from auth_service.deps import AuthState
 from auth_service.keyring import Keyring
 from auth_service.passwords import PasswordHasher
+from auth_service.sessions.endpoints import router as sessions_router
 from auth_service.tokens.endpoints import router as tokens_router
 from auth_service.users.endpoints import router as users_router
 from servicekit.app import create_service_app, lazy_app
@@ -31,6 +32,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     )
     app.include_router(users_router)
     app.include_router(tokens_router)
+    app.include_router(sessions_router)
     return app
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from servicekit.db import SessionDep
 from servicekit.errors import Unauthorized
 from servicekit.state import ServiceState, service_state
 from servicekit.tokens import AccessClaims
@@ -17,10 +18,22 @@ TOKEN_URL = "/auth/token"  # noqa: S105 - a path, not a secret
 bearer_token = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
-async def access_claims(request: Request, token: Annotated[str | None, Depends(bearer_token)]) -> AccessClaims:
+async def access_claims(
+    request: Request, token: Annotated[str | None, Depends(bearer_token)], db: SessionDep
+) -> AccessClaims:
+    """The verified claims of the bearer token, whose login is still active."""
     if not token:
         raise Unauthorized("Not authenticated.")
-    return await service_state(request, ServiceState).token_verifier.verify(token)
+    state = service_state(request, ServiceState)
+    claims = await state.token_verifier.verify(token)
+    if claims.session_id is not None:
+        try:
+            session_id, user_id = uuid.UUID(claims.session_id), uuid.UUID(claims.subject)
+        except ValueError:
+            raise Unauthorized("The access token is invalid.") from None
+        if not await state.sessions.is_active(db, session_id, user_id):
+            raise Unauthorized("The session has ended; sign in again.")
+    return claims
 
 
 ClaimsDep = Annotated[AccessClaims, Depends(access_claims)]

@@ -41,12 +41,30 @@ class RateLimiter:
 
     def check(self, limit: str, *identity: str) -> None:
         """Count one hit against `limit` for `identity`; raise 429 when over."""
+        self._guarded(limit, identity, count=True)
+
+    def refuse_if_over(self, limit: str, *identity: str) -> None:
+        """Raise 429 when `identity` has used up `limit`, counting nothing:
+        for limits on outcomes (failed logins), counted with `count`."""
+        self._guarded(limit, identity, count=False)
+
+    def count(self, limit: str, *identity: str) -> None:
+        """Count one hit against `limit` for `identity`, never refusing."""
+        if not self._slowapi.enabled:
+            return
+        try:
+            self._slowapi.limiter.hit(_parse_limit(limit), *identity)
+        except Exception as exc:  # storage down: serve rather than refuse everyone
+            log.warning("rate_limit_storage_error", error=type(exc).__name__)
+
+    def _guarded(self, limit: str, identity: tuple[str, ...], *, count: bool) -> None:
         if not self._slowapi.enabled:
             return
         item = _parse_limit(limit)
         strategy = self._slowapi.limiter
         try:
-            if strategy.hit(item, *identity):
+            allowed = strategy.hit(item, *identity) if count else strategy.test(item, *identity)
+            if allowed:
                 return
             reset_at = strategy.get_window_stats(item, *identity).reset_time
         except Exception as exc:  # storage down: serve rather than refuse everyone

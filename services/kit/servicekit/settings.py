@@ -1,4 +1,5 @@
 import importlib.util
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,11 @@ SECRETS_DIR = Path("/run/secrets")
 
 # Values that ship in examples and docs; production refuses to run with them.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "password", "postgres", "secret", "dev"})
+
+# Access tokens typed `JWT` (before the `at+jwt` typing) issued before this
+# moment are still accepted: it covers rolling out the release that typed
+# them. JWT_LEGACY_TYP_UNTIL moves it; a past date refuses them at once.
+LEGACY_TYP_UNTIL = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 def installed_migrations() -> Path:
@@ -79,6 +85,11 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = "http://auth.local"
     jwt_audience: str = "api"
     jwt_leeway_seconds: int = Field(default=30, ge=0)
+    jwt_legacy_typ_until: datetime | None = LEGACY_TYP_UNTIL
+    # How long a verifier trusts that a token's session is active: the most
+    # a revoked session (logout, sign-out everywhere, a password change) keeps
+    # working. 0 asks the database for every request.
+    session_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     @property
     def is_production(self) -> bool:

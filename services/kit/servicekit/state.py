@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
 from servicekit.ratelimit import RateLimiter
+from servicekit.sessions import ActiveSessions
 from servicekit.settings import ServiceSettings
 from servicekit.tokens import TokenVerifier
 
@@ -26,6 +27,7 @@ class ServiceState(State):
     settings: ServiceSettings
     token_verifier: TokenVerifier
     limiter: RateLimiter
+    sessions: ActiveSessions
     # Set when the app starts (`create_service_app`): both need the engine.
     sessionmaker: async_sessionmaker[AsyncSession]
     health: "HealthProbe"
@@ -35,6 +37,7 @@ class ServiceState(State):
         self.settings = settings
         self.token_verifier = token_verifier
         self.limiter = RateLimiter(settings.rate_limit_storage_uri, enabled=settings.rate_limit_enabled)
+        self.sessions = ActiveSessions(settings.session_cache_seconds)
 
 
 AnyServiceState = TypeVar("AnyServiceState", bound=ServiceState)

@@ -6,6 +6,12 @@ keys of the algorithms we sign with are indexed, so even a JWKS carrying a
 shared-secret (`oct`) key could not make us accept HS256. Keys come either
 from a fixed set (the auth service's own keys, or a public key file) or from
 a JWKS URL, cached and refetched when a token names an unknown `kid`.
+
+Access tokens are typed `at+jwt` (RFC 9068 §2.1) and a token of any other
+type is refused (RFC 8725 §3.11), so no other JWT signed by the same key can
+pass for one. Tokens typed `JWT`, which releases before the typing issued,
+pass only when issued before `legacy_typ_until`: a rolling deploy logs nobody
+out, and no new token of the old type is ever accepted.
 """
 
 import asyncio
@@ -19,10 +25,16 @@ import jwt
 from servicekit.errors import ServiceUnavailable, Unauthorized
 from servicekit.keys import SIGNING_ALGORITHMS, PublicKey, public_jwk
 from servicekit.logs import get_logger
+from servicekit.settings import ServiceSettings
 
 log = get_logger(__name__)
 
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
+# The `typ` header of an access token (RFC 9068 §2.1), compared without case;
+# the media-type form is accepted too.
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+_ACCESS_TOKEN_TYPES = frozenset({ACCESS_TOKEN_TYPE, f"application/{ACCESS_TOKEN_TYPE}"})
+_LEGACY_TYPES = frozenset({"jwt", None})
 # How soon a JWKS that gave no usable key at all is asked again.
 NO_KEYS_RETRY_SECONDS = 1.0
 
@@ -33,6 +45,9 @@ class AccessClaims:
     token_id: str
     expires_at: int
     issued_at: int
+    # The login (auth service session) the token belongs to; None only for
+    # legacy tokens, which predate sessions.
+    session_id: str | None = None
 
 
 class KeySource(Protocol):
@@ -141,17 +156,42 @@ class RemoteJWKS:
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway: int = 30) -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: int = 30,
+        legacy_typ_until: int | None = None,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        self.legacy_typ_until = legacy_typ_until
+
+    @classmethod
+    def for_settings(cls, keys: KeySource, settings: ServiceSettings) -> "TokenVerifier":
+        until = settings.jwt_legacy_typ_until
+        return cls(
+            keys,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway=settings.jwt_leeway_seconds,
+            legacy_typ_until=int(until.timestamp()) if until else None,
+        )
 
     async def verify(self, token: str) -> AccessClaims:
         try:
-            kid = jwt.get_unverified_header(token).get("kid")
+            header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthorized("The access token is malformed.") from None
+        kid, typ = header.get("kid"), header.get("typ")
+        typ = typ.lower() if isinstance(typ, str) else typ
+        legacy = typ in _LEGACY_TYPES
+        if not legacy and typ not in _ACCESS_TOKEN_TYPES:
+            raise Unauthorized("The token is not an access token.")
         if not isinstance(kid, str):
             raise Unauthorized("The access token names no signing key.")
         key = await self.keys.get(kid)
@@ -165,15 +205,18 @@ class TokenVerifier:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
-                options={"require": REQUIRED_CLAIMS},
+                options={"require": REQUIRED_CLAIMS if legacy else [*REQUIRED_CLAIMS, "sid"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The access token has expired.") from None
         except jwt.PyJWTError:
             raise Unauthorized("The access token is invalid.") from None
+        if legacy and (self.legacy_typ_until is None or int(claims["iat"]) >= self.legacy_typ_until):
+            raise Unauthorized("The token is not an access token.")
         return AccessClaims(
             subject=str(claims["sub"]),
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
             issued_at=int(claims["iat"]),
+            session_id=None if legacy else str(claims["sid"]),
         )

@@ -51,9 +51,7 @@ def create_app(settings: ResourceSettings | None = None, *, key_source: KeySourc
             if key_source is None and isinstance(keys, RemoteJWKS):
                 await keys.aclose()
 
-    verifier = TokenVerifier(
-        keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway=settings.jwt_leeway_seconds
-    )
+    verifier = TokenVerifier.for_settings(keys, settings)
     app = create_service_app(
         ResourceState(settings, verifier),
         title="Resource service",

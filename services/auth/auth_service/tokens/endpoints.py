@@ -3,11 +3,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from auth_service.deps import HasherDep, KeyringDep, LimiterDep, RefreshTokensDep, SettingsDep, UsersDep
+from auth_service.deps import (
+    HasherDep,
+    KeyringDep,
+    LimiterDep,
+    RefreshTokensDep,
+    SessionsDep,
+    SettingsDep,
+    UsersDep,
+)
 from auth_service.tokens import service
 from auth_service.tokens.schemas import RefreshRequest, TokenResponse
 from auth_service.users import service as users_service
 from servicekit.errors import TooManyRequests, Unauthorized, error_responses
+from servicekit.ratelimit import account_key, client_ip
 
 router = APIRouter(tags=["tokens"])
 
@@ -20,22 +29,33 @@ async def _password_grant(
     request: Request,
     response: Response,
     users: UsersDep,
+    sessions: SessionsDep,
     tokens: RefreshTokensDep,
     hasher: HasherDep,
     keyring: KeyringDep,
     limiter: LimiterDep,
     settings: SettingsDep,
 ) -> TokenResponse:
-    limiter.check_client_and_account(
-        "login",
-        request,
-        form.username,
-        per_client=settings.login_rate_limit,
-        per_account=settings.login_account_rate_limit,
+    # Every attempt counts against the client's address; only failures count
+    # against the account, per address and (much higher) from everywhere, so
+    # a stranger guessing from one address cannot keep the owner out.
+    address = client_ip(request)
+    account = account_key(form.username)
+    limiter.check(settings.login_rate_limit, "login-ip", address)
+    failure_limits = (
+        (settings.login_account_rate_limit, "login-failed", account, address),
+        (settings.login_account_failure_limit, "login-failed-account", account),
     )
-    user = await users_service.authenticate(users, hasher, form.username, form.password)
+    for limit, *identity in failure_limits:
+        limiter.refuse_if_over(limit, *identity)
+    try:
+        user = await users_service.authenticate(users, hasher, form.username, form.password)
+    except Unauthorized:
+        for limit, *identity in failure_limits:
+            limiter.count(limit, *identity)
+        raise
     response.headers.update(NO_STORE)
-    return await service.issue(tokens, keyring, user.id, settings.refresh_token_ttl_seconds)
+    return await service.start(sessions, tokens, keyring, settings, user.id, request.headers.get("user-agent"))
 
 
 _LOGIN_DOC = """OAuth2 password flow: form fields `username` (the email) and `password`.
@@ -57,20 +77,24 @@ for path, name in (("/auth/token", "token"), ("/auth/login", "login")):
 async def refresh(
     body: RefreshRequest,
     response: Response,
+    sessions: SessionsDep,
     tokens: RefreshTokensDep,
     keyring: KeyringDep,
     settings: SettingsDep,
 ) -> TokenResponse:
     """Exchange a refresh token for a new access token and a new refresh
-    token. Each refresh token works once; replaying one revokes the login."""
+    token. Each refresh token works once; replaying one revokes the login.
+    A login ends `SESSION_MAX_LIFETIME_SECONDS` after it started, however
+    often it is refreshed."""
     response.headers.update(NO_STORE)
-    return await service.rotate(tokens, keyring, body.refresh_token, settings.refresh_token_ttl_seconds)
+    return await service.rotate(sessions, tokens, keyring, settings, body.refresh_token)
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(body: RefreshRequest, tokens: RefreshTokensDep) -> Response:
-    """Revoke a refresh token and every token rotated from the same login."""
-    await service.revoke(tokens, body.refresh_token)
+async def logout(body: RefreshRequest, sessions: SessionsDep, tokens: RefreshTokensDep) -> Response:
+    """End the login a refresh token belongs to: its refresh tokens stop
+    working at once, its access tokens within seconds."""
+    await service.revoke(sessions, tokens, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,7 +1,4 @@
-import uuid
-from datetime import datetime
-
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth_service.tokens.models import RefreshToken
@@ -19,11 +16,4 @@ class RefreshTokenRepository:
         """Locks the row so two concurrent rotations of one token serialise."""
         return await self.session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
-        )
-
-    async def revoke_family(self, family_id: uuid.UUID, at: datetime) -> None:
-        await self.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=at)
         )

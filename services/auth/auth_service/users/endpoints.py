@@ -1,9 +1,12 @@
+import uuid
+
 from fastapi import APIRouter, Request, Response, status
 
-from auth_service.deps import CurrentUser, HasherDep, LimiterDep, SettingsDep, UsersDep
+from auth_service.deps import CurrentUser, HasherDep, LimiterDep, SessionsDep, SettingsDep, UsersDep
 from auth_service.users import service
-from auth_service.users.schemas import UserCreate, UserRead
-from servicekit.errors import Conflict, TooManyRequests, Unauthorized, error_responses
+from auth_service.users.schemas import PasswordChange, UserCreate, UserRead
+from servicekit.auth import ClaimsDep
+from servicekit.errors import Conflict, Forbidden, TooManyRequests, Unauthorized, error_responses
 
 router = APIRouter(tags=["users"])
 
@@ -21,7 +24,9 @@ async def register(
     limiter: LimiterDep,
     settings: SettingsDep,
 ) -> UserRead:
-    """Create an account. The email is the login name; it is stored lower-cased."""
+    """Create an account. The email is the login name; it is stored lower-cased.
+    A password that is common or made of the email or username is refused
+    (422)."""
     limiter.check_client_and_account(
         "register",
         request,
@@ -44,4 +49,27 @@ async def delete_me(user: CurrentUser, users: UsersDep) -> Response:
     """Delete the account with everything it owns (refresh tokens, items,
     bookmarks). Access tokens already issued stop working."""
     await users.delete(user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put(
+    "/users/me/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(Unauthorized, Forbidden, TooManyRequests),
+)
+async def change_password(
+    change: PasswordChange,
+    user: CurrentUser,
+    claims: ClaimsDep,
+    sessions: SessionsDep,
+    hasher: HasherDep,
+    limiter: LimiterDep,
+    settings: SettingsDep,
+) -> Response:
+    """Change the password: `current_password` must be right (403 otherwise),
+    `new_password` must not be easy to guess (422). Every other login of the
+    account ends; this one stays signed in."""
+    limiter.check(settings.password_change_rate_limit, "password-change", str(user.id))
+    keep = uuid.UUID(claims.session_id) if claims.session_id else None
+    await service.change_password(sessions, hasher, user, change, keep)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

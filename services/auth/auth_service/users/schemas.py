@@ -24,6 +24,13 @@ class UserCreate(BaseModel):
     username: Username | None = None
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: Password
+
+
 class UserRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

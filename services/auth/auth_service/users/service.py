@@ -1,10 +1,14 @@
+import uuid
+from datetime import UTC, datetime
+
 from sqlalchemy.exc import IntegrityError
 
-from auth_service.passwords import PasswordHasher
+from auth_service.passwords import PasswordHasher, context_words, refuse_weak
+from auth_service.sessions.repository import SessionRepository
 from auth_service.users.models import User
 from auth_service.users.repository import UserRepository
-from auth_service.users.schemas import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, UserCreate
-from servicekit.errors import Conflict, Unauthorized
+from auth_service.users.schemas import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, PasswordChange, UserCreate
+from servicekit.errors import Conflict, Forbidden, Unauthorized
 
 INVALID_CREDENTIALS = "Incorrect email or password."
 
@@ -14,6 +18,7 @@ class EmailTaken(Conflict):
 
 
 async def register(users: UserRepository, hasher: PasswordHasher, data: UserCreate) -> User:
+    await refuse_weak(data.password, context_words(data.email, data.username))
     if await users.taken(data.email, data.username):
         raise EmailTaken()
     password_hash = await hasher.hash(data.password)
@@ -49,3 +54,21 @@ async def authenticate(users: UserRepository, hasher: PasswordHasher, email: str
     if new_hash is not None:
         user.password_hash = new_hash  # upgraded from an older scheme or cost
     return user
+
+
+async def change_password(
+    sessions: SessionRepository,
+    hasher: PasswordHasher,
+    user: User,
+    change: PasswordChange,
+    keep_session: uuid.UUID | None,
+) -> None:
+    """Sets a new password once the current one is proven, and ends every
+    other login of the account (ASVS 6.2.3, 7.4.3): whoever else knew the old
+    password is signed out; the caller stays signed in."""
+    matches, _ = await hasher.verify(change.current_password, user.password_hash)
+    if not matches:
+        raise Forbidden("The current password is incorrect.")
+    await refuse_weak(change.new_password, context_words(user.email, user.username), field="new_password")
+    user.password_hash = await hasher.hash(change.new_password)
+    await sessions.revoke(user.id, datetime.now(UTC), keep=keep_session)
