@@ -2,7 +2,9 @@
 # Make sure this host can run the stack without Docker (`make dev`, the
 # end-to-end tests): PostgreSQL server binaries (initdb/pg_ctl), nginx,
 # redis-server, openssl and envsubst (the tests render the gateway template
-# as the nginx image does); and kubectl, which renders the manifests. `--bench` also wants wrk (for `make bench`).
+# as the nginx image does); chromium, the headless browser that drives the API
+# docs (tests/gateway/test_docs_browser.py); and kubectl, which renders the
+# manifests. `--bench` also wants wrk (for `make bench`).
 #
 # On Debian/Ubuntu as root, whatever is missing is installed with apt-get
 # (one `apt-get update`, `--no-install-recommends`), with distro services
@@ -57,6 +59,8 @@ check() {
     have redis-server || { missing_pkgs+=(redis-server); missing_what+=("redis-server"); }
     have openssl || { missing_pkgs+=(openssl); missing_what+=("openssl"); }
     have envsubst || { missing_pkgs+=(gettext-base); missing_what+=("envsubst (gettext-base)"); }
+    # (CHROMIUM names another Chromium or Chrome for that test.)
+    { [ -x "${CHROMIUM:-}" ] || have chromium; } || { missing_pkgs+=(chromium); missing_what+=("chromium (the API docs' browser test)"); }
     if [ "$want_bench" = 1 ]; then
         have wrk || { missing_pkgs+=(wrk); missing_what+=("wrk"); }
     fi
@@ -78,7 +82,7 @@ fi
 
 check
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-    say "ok: postgres $(pg_bindir), nginx, redis-server, openssl$([ "$want_bench" = 1 ] && echo ', wrk')"
+    say "ok: postgres $(pg_bindir), nginx, redis-server, openssl, chromium$([ "$want_bench" = 1 ] && echo ', wrk')"
     exit 0
 fi
 
@@ -87,11 +91,19 @@ if [ "$check_only" = 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 
     can_apt=1
 fi
 
+# Debian packages Chromium as `chromium`; Ubuntu's package of that name is a
+# wrapper around the snap, which a container cannot run: there, only say so.
+is_debian() { grep -qsx 'ID="\{0,1\}debian"\{0,1\}' /etc/os-release; }
+if [ "$can_apt" = 1 ] && [[ " ${missing_pkgs[*]} " == *" chromium "* ]] && ! is_debian; then
+    can_apt=0
+fi
+
 if [ "$can_apt" = 0 ]; then
     say "missing: ${missing_what[*]}"
     say "install them, for example on Debian/Ubuntu:"
     say "    sudo apt-get install --no-install-recommends ${missing_pkgs[*]}"
-    say "on macOS (Homebrew): brew install postgresql@15 nginx redis openssl$([ "$want_bench" = 1 ] && echo ' wrk')"
+    say "on macOS (Homebrew): brew install postgresql@15 nginx redis openssl$([ "$want_bench" = 1 ] && echo ' wrk') and brew install --cask chromium"
+    say "(Ubuntu ships Chromium as a snap: any Chromium or Chrome will do for the browser test, named by CHROMIUM=/path/to/it)"
     exit 1
 fi
 
@@ -131,4 +143,4 @@ if [ "${#missing_pkgs[@]}" -ne 0 ]; then
     say "still missing after apt-get install: ${missing_what[*]}"
     exit 1
 fi
-say "ok: postgres $(pg_bindir), nginx, redis-server, openssl$([ "$want_bench" = 1 ] && echo ', wrk')"
+say "ok: postgres $(pg_bindir), nginx, redis-server, openssl, chromium$([ "$want_bench" = 1 ] && echo ', wrk')"

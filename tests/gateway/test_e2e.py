@@ -13,6 +13,7 @@ import uuid
 import httpx
 import pytest
 
+from servicekit.docs import DOCS_CSP
 from tests.helpers.accounts import PASSWORD, unique_email
 from tests.helpers.gateway import GATEWAY_429_DETAIL, assert_problem, register_and_login, send, wait_for_log
 from tests.helpers.platforms import Platform
@@ -206,11 +207,19 @@ def test_swagger_ui_and_openapi_through_the_gateway(gw: httpx.Client):
     for prefix in ("/auth", "/resource"):
         docs = gw.get(f"{prefix}/docs")
         assert docs.status_code == 200 and "swagger-ui" in docs.text
-        assert f"{prefix}/openapi.json" in docs.text
+        assert f'data-openapi-url="{prefix}/openapi.json"' in docs.text
+        # the service's policy, and only it (the browser test shows it is enough)
+        assert docs.headers.get_list("content-security-policy") == [DOCS_CSP]
         # the OAuth2 redirect page Swagger UI is configured with is reachable too
-        redirect = re.search(r"oauth2RedirectUrl: window\.location\.origin \+ '([^']+)'", docs.text)
+        redirect = re.search(r'data-oauth2-redirect-url="([^"]+)"', docs.text)
         assert redirect, "Swagger UI has no oauth2RedirectUrl"
         assert gw.get(redirect.group(1)).status_code == 200, f"{redirect.group(1)} is not reachable"
+        # its assets come from the service, through the gateway, compressed
+        for asset in re.findall(r'(?:src|href)="([^"]+)"', docs.text):
+            loaded = gw.get(asset, headers={"Accept-Encoding": "gzip"})
+            assert loaded.status_code == 200, asset
+            if asset.endswith((".js", ".css")):
+                assert loaded.headers["content-encoding"] == "gzip", asset
         schema = gw.get(f"{prefix}/openapi.json")
         assert schema.status_code == 200
         flows = [s["flows"] for s in schema.json()["components"]["securitySchemes"].values() if s["type"] == "oauth2"]

@@ -16,7 +16,9 @@ from hoststack import gateway as gateway_module
 from hoststack.gateway import Gateway
 from hoststack.procs import free_port
 from tests.helpers.gateway import GATEWAY_429_DETAIL, PROBLEM, assert_problem, wait_for_log
-from tests.helpers.stubs import StubGateway
+from tests.helpers.stubs import STUB_CSP, StubGateway
+
+STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 
 @pytest.fixture
@@ -31,6 +33,8 @@ ROUTES = [
     ("/auth/token", "auth", "/auth/token"),
     ("/auth/refresh", "auth", "/auth/refresh"),
     ("/auth/docs", "auth", "/auth/docs"),
+    ("/auth/docs/oauth2-redirect", "auth", "/auth/docs/oauth2-redirect"),
+    ("/auth/docs/static/0123abcd/swagger-ui-bundle.js", "auth", "/auth/docs/static/0123abcd/swagger-ui-bundle.js"),
     ("/auth/openapi.json", "auth", "/auth/openapi.json"),
     ("/auth/health", "auth", "/health"),
     ("/users/me", "auth", "/users/me"),
@@ -41,6 +45,8 @@ ROUTES = [
     ("/bookmarks/", "resource", "/bookmarks/"),
     ("/bookmarks/7", "resource", "/bookmarks/7"),
     ("/resource/docs", "resource", "/resource/docs"),
+    ("/resource/docs/oauth2-redirect", "resource", "/resource/docs/oauth2-redirect"),
+    ("/resource/docs/static/0123abcd/docs-init.js", "resource", "/resource/docs/static/0123abcd/docs-init.js"),
     ("/resource/openapi.json", "resource", "/resource/openapi.json"),
     ("/resource/health", "resource", "/health"),
 ]
@@ -130,10 +136,21 @@ def test_every_response_has_an_id_and_security_headers(client: httpx.Client):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["referrer-policy"] == "no-referrer"
-        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers.get_list("content-security-policy") == [STRICT_CSP]
         assert "retry-after" not in response.headers
-    docs = client.get("/auth/docs")
-    assert "https://cdn.jsdelivr.net" in docs.headers["content-security-policy"]  # Swagger UI's assets
+
+
+@pytest.mark.parametrize("prefix", ["/auth/docs", "/resource/docs"])
+def test_the_docs_pages_keep_their_own_policy_and_only_it(client: httpx.Client, prefix: str):
+    # Swagger UI's pages set theirs (servicekit/docs.py); a second one from
+    # the gateway would apply as well and block the page's scripts.
+    for path in (f"{prefix}/stub-csp", f"{prefix}/static/x/stub-csp"):
+        assert client.get(path).headers.get_list("content-security-policy") == [STUB_CSP]
+    # without one of its own (a 404 there), the strict policy
+    assert client.get(prefix).headers.get_list("content-security-policy") == [STRICT_CSP]
+    # and nowhere else may a service choose: the gateway's strict policy stays
+    for path in (f"{prefix}x/stub-csp", "/items/stub-csp", "/auth/stub-csp"):
+        assert STRICT_CSP in client.get(path).headers.get_list("content-security-policy")
 
 
 def test_the_access_log_is_one_json_object_per_request(client: httpx.Client, stub_gateway: StubGateway):

@@ -1,7 +1,8 @@
 """Stub upstreams for the gateway tests: small HTTP servers standing where
 the two services are, echoing what they receive (the path, the headers, the
 body's length) and failing on request (`/stub-problem`, `/stub-429`,
-`/stub-500` anywhere in the path)."""
+`/stub-500` anywhere in the path); `/stub-csp` adds a Content-Security-Policy
+of the service's own (`STUB_CSP`), as the docs pages do."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 
 from hoststack.gateway import Gateway
 from tests.helpers.gateway import log_entries
+
+STUB_CSP = "default-src 'none'; script-src 'self'"
 
 
 class StubHandler(BaseHTTPRequestHandler):
@@ -36,6 +39,8 @@ class StubHandler(BaseHTTPRequestHandler):
             status = 500
             headers = {"Content-Type": "application/problem+json"}
             payload = {"type": "about:blank", "title": "Internal Server Error", "status": 500, "detail": "svc"}
+        if "/stub-csp" in self.path:
+            headers["Content-Security-Policy"] = STUB_CSP
         if payload is None:
             payload = {
                 "upstream": self.server.name,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from servicekit import health, metrics
 from servicekit.db import create_engine, install_database_error_handlers
+from servicekit.docs import install_docs
 from servicekit.errors import install_error_handlers
 from servicekit.logs import configure_logging
 from servicekit.middleware import HeadAsGet, RequestContextMiddleware
@@ -30,6 +31,7 @@ def create_service_app(
     limiting wired around `state` (which becomes `app.state`); the service
     adds its routers and its own start-up work through `lifespan`."""
     settings = state.settings
+    openapi_url = f"{docs_prefix}/openapi.json"
     configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
@@ -48,16 +50,15 @@ def create_service_app(
         description=description,
         version=version,
         lifespan=_lifespan,
-        docs_url=f"{docs_prefix}/docs",
-        openapi_url=f"{docs_prefix}/openapi.json",
-        # Under the service's own prefix: through the gateway a bare
-        # /docs/oauth2-redirect would be claimed by both services.
-        swagger_ui_oauth2_redirect_url=f"{docs_prefix}/docs/oauth2-redirect",
+        openapi_url=openapi_url,
+        # Swagger UI is ours (servicekit.docs): FastAPI's pages load it from a
+        # CDN and start it with an inline script.
+        docs_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         redoc_url=None,
         # No redirect to the slash form: Starlette builds it from the client's
         # Host, and a 307 makes clients re-send a password there (ASVS 3.7.2).
         redirect_slashes=False,
-        swagger_ui_parameters={"persistAuthorization": True},
     )
     app.state = state
     install_error_handlers(app)
@@ -68,6 +69,9 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # Under the service's own prefix: through the gateway a bare /docs (or
+    # /docs/oauth2-redirect) would be claimed by both services.
+    install_docs(app, prefix=docs_prefix, openapi_url=openapi_url)
     return app
 
 
