@@ -143,6 +143,8 @@ class Stack:
             # where every other local client comes from.
             "FORWARDED_ALLOW_IPS": "127.0.0.1",
         }
+        if self.redis:
+            env["REDIS_PASSWORD"] = self.redis.password
         if name == "auth":
             env["JWT_PRIVATE_KEY_FILE"] = str(self.private_key_file)
         else:
