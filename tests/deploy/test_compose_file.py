@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from hoststack.gateway import GATEWAY_DEFAULTS, TEMPLATE_VARIABLES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Settings the compose file wires itself (addresses, roles, secret files,
@@ -105,3 +107,14 @@ def test_no_password_is_written_in_the_compose_file():
     for name, service in _compose()["services"].items():
         environment = service.get("environment") or {}
         assert not [key for key in environment if key.endswith(("PASSWORD", "_KEY"))], name  # files only
+
+
+# --- the gateway's template variables ----------------------------------------------------------
+def test_the_gateway_gets_every_template_variable_and_the_launchers_defaults():
+    gateway = _compose()["services"]["gateway"]["environment"]
+    # the nginx image substitutes only names that match the filter and are set
+    substituted = re.compile(gateway["NGINX_ENVSUBST_FILTER"])
+    for name in TEMPLATE_VARIABLES:
+        assert name in gateway and substituted.search(name), name
+    for name, default in GATEWAY_DEFAULTS.items():
+        assert gateway[name] == f"${{{name}:-{default}}}", name  # tunable from .env, same default

@@ -18,6 +18,7 @@ from fastapi.routing import iter_route_contexts
 
 from auth_service.config import AuthSettings
 from auth_service.main import create_app as create_auth_app
+from hoststack.gateway import GATEWAY_DEFAULTS, TEMPLATE_VARIABLES
 from resource_service.config import ResourceSettings
 from resource_service.main import create_app as create_resource_app
 from servicekit import gunicorn_conf
@@ -287,6 +288,16 @@ def test_the_dev_redis_takes_its_password_from_the_generated_secret(dev: Render)
         assert script.endswith("| grep -qx PONG"), kind  # redis-cli exits 0 on NOAUTH
     (generated,) = [s for s in dev.of_kind("Secret") if s["metadata"]["name"].rsplit("-", 1)[0] == "redis"]
     assert set(generated["data"]) == {"acl", "password"}
+
+
+def test_the_gateway_gets_every_template_variable_and_the_launchers_defaults(rendered: Render) -> None:
+    (gateway,) = [w for w in rendered.workloads() if w["metadata"]["name"] == "gateway"]
+    env = _env(rendered, gateway)
+    substituted = re.compile(env["NGINX_ENVSUBST_FILTER"])  # what the nginx image's envsubst takes
+    for name in TEMPLATE_VARIABLES:
+        assert name in env and substituted.search(name), name
+    for name, default in GATEWAY_DEFAULTS.items():
+        assert env[name] == default, name
 
 
 # --- network policies ------------------------------------------------------------------------
