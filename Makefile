@@ -93,7 +93,7 @@ lock: venv  ## Re-resolve pyproject.toml (+ tools/, requirements/*.in) into the 
 	echo "lock: $$(grep -c '^[A-Za-z]' requirements/base.txt) runtime pins, $$(grep -c '^[A-Za-z]' requirements/dev.txt) dev pins"
 
 .PHONY: keys secrets
-keys:  ## Development secrets for compose (./secrets) and the k8s dev overlay (DB passwords, Ed25519 JWT key; never overwrites)
+keys:  ## Development secrets for compose (./secrets) and the k8s dev overlay (DB and Redis passwords, Ed25519 JWT key; never overwrites)
 	@bash deploy/scripts/make-secrets.sh secrets
 	@bash deploy/scripts/make-secrets.sh k8s/overlays/dev/secrets
 secrets: keys

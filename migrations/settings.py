@@ -8,6 +8,7 @@ class MigrationSettings(ServiceSettings):
     it gives the services' least-privilege login roles."""
 
     service_name: str = "migrate"
+    uses_rate_limit_storage = False
     # Migrations may legitimately take longer than any request.
     db_statement_timeout_ms: int = 0
     auth_db_password: SecretStr = SecretStr("")

@@ -7,15 +7,22 @@
 #   migrator_password       the migration role (owns the schema; not a superuser)
 #   auth_db_password        login role auth_svc (created by the migration job)
 #   resource_db_password    login role resource_svc
+#   redis_password          Redis's password (the services' rate-limit store)
+#   redis_acl               the ACL file Redis loads: its default user with
+#                           the SHA-256 of redis_password (never the password
+#                           itself) and no admin or dangerous commands; always
+#                           derived from redis_password, so rotating that file
+#                           rotates both
 #   jwt_private_key         Ed25519 signing key, PEM (PKCS#8) - auth service only
 #   jwt_public_key.pem      its public half (for a resource service configured
 #                           with a static key instead of the JWKS URL)
 #
 # Permissions: the folder is 0700 (only you, on the host); the files are 0644
 # because compose bind-mounts each one into containers that read it as a
-# non-root user (postgres uid 999, the app uid 10001). Never commit them, never
-# copy them into an image. To rotate, delete a file and run this again (and
-# re-run the migration job for the database role passwords).
+# non-root user (postgres and redis uid 999, the app uid 10001). Never commit
+# them, never copy them into an image. To rotate, delete a file and run this
+# again (and re-run the migration job for the database role passwords;
+# recreate redis and the services for Redis's).
 set -euo pipefail
 umask 077
 
@@ -34,7 +41,7 @@ random_password() {
     printf '%s' "${out:0:32}"
 }
 
-for name in postgres_password migrator_password auth_db_password resource_db_password; do
+for name in postgres_password migrator_password auth_db_password resource_db_password redis_password; do
     file="$dir/$name"
     if [ ! -s "$file" ]; then
         random_password >"$file.tmp"
@@ -42,6 +49,17 @@ for name in postgres_password migrator_password auth_db_password resource_db_pas
         created+=("$name")
     fi
 done
+
+# Redis keeps only a digest of its password (ACL `#<sha256>`); the limiter
+# needs what KEYS (reset) and the admin commands offer in no deployment.
+acl="$dir/redis_acl"
+digest=$(printf '%s' "$(cat "$dir/redis_password")" | openssl dgst -sha256 -r | cut -d' ' -f1)
+wanted="user default on #$digest ~* &* +@all -@admin -@dangerous"
+if [ ! -s "$acl" ] || [ "$(cat "$acl")" != "$wanted" ]; then
+    printf '%s\n' "$wanted" >"$acl.tmp"
+    mv "$acl.tmp" "$acl"
+    created+=(redis_acl)
+fi
 
 key="$dir/jwt_private_key"
 pub="$dir/jwt_public_key.pem"
@@ -56,7 +74,8 @@ if [ ! -s "$pub" ]; then
     created+=(jwt_public_key.pem)
 fi
 
-chmod 644 "$dir"/postgres_password "$dir"/migrator_password "$dir"/auth_db_password "$dir"/resource_db_password "$key" "$pub"
+chmod 644 "$dir"/postgres_password "$dir"/migrator_password "$dir"/auth_db_password "$dir"/resource_db_password \
+    "$dir"/redis_password "$acl" "$key" "$pub"
 
 if [ "${#created[@]}" -gt 0 ]; then
     echo "make-secrets: created ${created[*]} in $dir/"

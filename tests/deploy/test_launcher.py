@@ -27,6 +27,7 @@ VARIABLES = {
     "RESOURCE_UPSTREAM": "resource:8000",
     "GATEWAY_PORT": "8080",
     "PUBLIC_HOSTS": "api.example.com|localhost",
+    "GATEWAY_CONN_PER_ADDRESS": "64",
 }
 
 

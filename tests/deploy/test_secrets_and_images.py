@@ -3,6 +3,7 @@ lands in git or in an image; images are non-root, slim and health-checked."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 import subprocess
@@ -12,11 +13,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hoststack.redis import acl_file_line
 from servicekit.keys import load_private_key
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE_SECRETS = ROOT / "deploy" / "scripts" / "make-secrets.sh"
-PASSWORDS = ("postgres_password", "migrator_password", "auth_db_password", "resource_db_password")
+PASSWORDS = ("postgres_password", "migrator_password", "auth_db_password", "resource_db_password", "redis_password")
 
 
 def run_make_secrets(target: Path) -> str:
@@ -53,6 +55,20 @@ def test_make_secrets_never_overwrites(tmp_path: Path):
     assert {k: v for k, v in after.items() if k != "auth_db_password"} == {
         k: v for k, v in before.items() if k != "auth_db_password"
     }
+
+
+def test_redis_gets_only_a_digest_of_its_password_and_follows_a_rotation(tmp_path: Path):
+    target = tmp_path / "secrets"
+    run_make_secrets(target)
+    password = (target / "redis_password").read_text()
+    acl = (target / "redis_acl").read_text()
+    # the file the host stack writes for its own Redis: one format everywhere
+    assert acl == acl_file_line(password)
+    assert password not in acl and hashlib.sha256(password.encode()).hexdigest() in acl
+    assert stat.S_IMODE((target / "redis_acl").stat().st_mode) == 0o644
+    (target / "redis_password").unlink()
+    assert "created redis_password redis_acl" in run_make_secrets(target)
+    assert (target / "redis_acl").read_text() == acl_file_line((target / "redis_password").read_text()) != acl
 
 
 def test_secrets_are_git_ignored():

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from servicekit.docs import DOCS_CSP
+from servicekit.ratelimit import account_key
 from tests.helpers.accounts import PASSWORD, unique_email
 from tests.helpers.gateway import GATEWAY_429_DETAIL, assert_problem, register_and_login, send, wait_for_log
 from tests.helpers.platforms import Platform
@@ -135,6 +136,21 @@ def test_the_login_zone_answers_429_json_with_retry_after(gw: httpx.Client, plat
     # the general zone is separate: the rest of the API is unaffected
     assert gw.get("/auth/health").status_code == 200
     time.sleep(2.5)  # leave an empty bucket for whoever comes next
+
+
+def test_the_services_count_in_redis_behind_its_password(gw: httpx.Client, platform: Platform):
+    # Anything else on the backend network cannot read or reset the counters.
+    assert platform.redis("ping", authenticated=False).startswith("NOAUTH")
+    assert platform.redis("ping") == "PONG"
+    email = unique_email()
+    assert send(gw, "POST", "/auth/login", data={"username": email, "password": "wrong password"}).status_code == 401
+    # The failed login's account-wide counter (by the email's digest),
+    # written by the auth service with the password it was given.
+    keys = platform.redis("--scan", "--pattern", f"LIMITS:*{account_key(email)}*")
+    assert f"login-failed-account/{account_key(email)}/" in keys, keys
+    # Even with the password, no command the limiter does not need.
+    assert platform.redis("config", "get", "*").startswith("NOPERM")
+    assert platform.redis("flushall").startswith("NOPERM")
 
 
 def test_request_id_round_trip(gw: httpx.Client, platform: Platform):

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -368,3 +371,181 @@ def test_malformed_requests_get_a_json_problem_from_the_gateway(
     problem = json.loads(body)
     assert problem["status"] == status and problem["request_id"] == headers["x-request-id"]
     assert len(stub_gateway.auth.seen) + len(stub_gateway.resource.seen) == before  # never proxied
+
+
+# --- slow clients and connections per address ----------------------------------------------
+CONN_LIMIT_DETAIL = "Too many requests in progress from this address at the gateway; retry later."
+
+
+@contextmanager
+def _gateway(
+    tmp_path: Path,
+    stub_gateway: StubGateway,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    directives: dict[str, str] | None = None,
+    tunables: dict[str, str] | None = None,
+) -> Iterator[Gateway]:
+    """A gateway of its own: the real template with some directives changed
+    (each one must be in it) and the tunables given, in front of the stubs."""
+    render = gateway_module.render_template
+
+    def rendered(variables: dict[str, str]) -> str:
+        text = render(variables)
+        for old, new in (directives or {}).items():
+            assert old in text, f"the template has no {old!r}"
+            text = text.replace(old, new)
+        return text
+
+    monkeypatch.setattr(gateway_module, "render_template", rendered)
+    gateway = Gateway(
+        tmp_path,
+        listen=f"127.0.0.1:{free_port()}",
+        auth_upstream=stub_gateway.auth.address,
+        resource_upstream=stub_gateway.resource.address,
+        env={},
+        tunables=tunables,
+    )
+    gateway.start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+def _connect(gateway: Gateway, source: str = "127.0.0.1") -> socket.socket:
+    host, port = gateway.listen.rsplit(":", 1)
+    connection = socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))
+    return connection
+
+
+def _closed_after(connection: socket.socket, trickle: bytes, every: float) -> float:
+    """Send `trickle` a byte every `every` seconds until the gateway ends the
+    connection (closed, or reset: nginx answers a timed-out client nothing);
+    the seconds that took."""
+    started, pending = time.monotonic(), list(trickle)
+    with connection:
+        connection.settimeout(every)
+        try:
+            while True:
+                try:
+                    if not connection.recv(65536):
+                        break
+                except TimeoutError:
+                    assert pending, f"still open after {time.monotonic() - started:.1f} s"
+                    connection.sendall(bytes([pending.pop(0)]))
+        except OSError:  # reset (reset_timedout_connection), or a broken pipe
+            pass
+    return time.monotonic() - started
+
+
+def _slow_body_head(length: int) -> bytes:
+    return (
+        f"POST /items/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def test_a_body_trickled_slower_than_the_body_timeout_is_cut_before_any_service(
+    tmp_path: Path, stub_gateway: StubGateway, monkeypatch: pytest.MonkeyPatch
+):
+    directives = {"client_body_timeout 10s;": "client_body_timeout 1s;"}
+    with _gateway(tmp_path, stub_gateway, monkeypatch, directives=directives) as gateway:
+        arrived = len(stub_gateway.resource.arrived)
+        connection = _connect(gateway)
+        connection.sendall(_slow_body_head(100) + b"{")
+        took = _closed_after(connection, b'"a":' + b"1" * 20, every=1.5)  # every pause longer than 1 s
+        print(f"a body stalled for longer than client_body_timeout (1 s): cut after {took:.2f} s")
+        assert took < 6
+        assert len(stub_gateway.resource.arrived) == arrived  # no service ever saw the request
+        (entry,) = wait_for_log(gateway.access_log, lambda e: e["path"] == "/items/")
+        assert entry["status"] == 408 and entry["upstream"] == ""
+
+
+def test_a_body_in_time_waits_at_the_gateway_and_reaches_the_service_whole(
+    tmp_path: Path, stub_gateway: StubGateway, monkeypatch: pytest.MonkeyPatch
+):
+    """client_body_timeout is between two reads, not a deadline for the body
+    (nginx 1.22 has none): this body takes 3 s under a 1 s timeout. Request
+    buffering keeps it at the gateway until it is whole."""
+    directives = {"client_body_timeout 10s;": "client_body_timeout 1s;"}
+    body = b'{"a":12}'
+    with _gateway(tmp_path, stub_gateway, monkeypatch, directives=directives) as gateway:
+        arrived = len(stub_gateway.resource.arrived)
+        with _connect(gateway) as connection:
+            connection.sendall(_slow_body_head(len(body)))
+            started = time.monotonic()
+            for byte in body:
+                assert len(stub_gateway.resource.arrived) == arrived  # nothing proxied yet
+                time.sleep(0.4)
+                connection.sendall(bytes([byte]))
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                answer += connection.recv(65536)
+        print(f"a body trickled a byte every 0.4 s: whole after {time.monotonic() - started:.2f} s")
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["body_length"] == len(body)
+        assert len(stub_gateway.resource.arrived) == arrived + 1
+
+
+def test_a_trickled_header_is_cut_at_the_header_deadline(
+    tmp_path: Path, stub_gateway: StubGateway, monkeypatch: pytest.MonkeyPatch
+):
+    """client_header_timeout bounds the whole header, however steadily it trickles."""
+    directives = {"client_header_timeout 10s;": "client_header_timeout 2s;"}
+    with _gateway(tmp_path, stub_gateway, monkeypatch, directives=directives) as gateway:
+        arrived = len(stub_gateway.resource.arrived)
+        head = b"GET /items/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
+        took = _closed_after(_connect(gateway), head, every=0.25)  # 25 s if it were per read
+        print(f"a header trickled a byte every 0.25 s, client_header_timeout 2 s: cut after {took:.2f} s")
+        assert 1.5 < took < 6
+        assert len(stub_gateway.resource.arrived) == arrived
+
+
+def _hold(gateway: Gateway, source: str) -> socket.socket:
+    """A request in progress: its head sent, its body not."""
+    connection = _connect(gateway, source)
+    connection.sendall(_slow_body_head(100) + b"{")
+    return connection
+
+
+def test_requests_in_progress_are_limited_per_client_address(
+    tmp_path: Path, stub_gateway: StubGateway, monkeypatch: pytest.MonkeyPatch
+):
+    with _gateway(tmp_path, stub_gateway, monkeypatch, tunables={"GATEWAY_CONN_PER_ADDRESS": "3"}) as gateway:
+        arrived = len(stub_gateway.resource.arrived)
+        clients = {
+            source: httpx.Client(base_url=gateway.url, transport=httpx.HTTPTransport(local_address=source), timeout=10)
+            for source in ("127.0.0.1", "127.0.0.2", "127.0.0.3")
+        }
+        held = [_hold(gateway, "127.0.0.1") for _ in range(3)]
+        try:
+            time.sleep(0.3)  # nginx has read their heads
+            refused = clients["127.0.0.1"].get("/items/")
+            body = assert_problem(refused, 429)
+            assert body["detail"] == CONN_LIMIT_DETAIL
+            assert refused.headers["retry-after"] == "1"
+            # Other addresses are not affected (Linux routes all of 127/8 to lo).
+            assert clients["127.0.0.2"].get("/items/").status_code == 200
+            held += [_hold(gateway, "127.0.0.2") for _ in range(2)]
+            time.sleep(0.3)
+            assert clients["127.0.0.2"].get("/items/").status_code == 200  # its third
+            assert clients["127.0.0.3"].get("/items/").status_code == 200
+        finally:
+            for connection in held:
+                connection.close()
+        # the three answered requests only: no held body ever reached the service
+        assert len(stub_gateway.resource.arrived) == arrived + 3
+        deadline = time.monotonic() + 5
+        while (status := clients["127.0.0.1"].get("/items/").status_code) != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)  # nginx notices the closed connections
+        assert status == 200
+        for client in clients.values():
+            client.close()
+
+
+def test_no_route_turns_request_buffering_off():
+    """Slow bodies stay at the gateway only while nginx buffers them whole."""
+    template = gateway_module.TEMPLATE.read_text()
+    assert re.findall(r"^\s*proxy_request_buffering\s+(\w+);", template, re.MULTILINE) == ["on"]
+    assert "limit_conn gw_conn_per_address ${GATEWAY_CONN_PER_ADDRESS};" in template

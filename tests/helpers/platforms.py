@@ -6,9 +6,10 @@ job).
 
 A platform answers through its gateway's URL on 127.0.0.1, shows the JSON
 log lines of a piece (`gateway`, `auth`, `resource`), reads a service's
-`/metrics` on its own port (never through the gateway), stops and starts a
-service, and names the running instance of a piece (to show that stopping
-one piece left the others alone). It reaches containers only through ports
+`/metrics` on its own port (never through the gateway), runs `redis-cli`
+against its Redis (with the password Redis was given, or without), stops
+and starts a service, and names the running instance of a piece (to show
+that stopping one piece left the others alone). It reaches containers only through ports
 published on 127.0.0.1 or `docker exec`, never through container addresses.
 """
 
@@ -35,6 +36,15 @@ _FETCH_METRICS = (
 )
 
 
+def _redis_cli(argv: tuple[str, ...], authenticated: bool) -> list[str]:
+    """redis-cli inside the Redis container, which has the password as a
+    secret file for its own healthcheck; REDISCLI_AUTH keeps it off the
+    command line."""
+    if not authenticated:
+        return ["redis-cli", *argv]
+    return ["sh", "-c", 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" exec redis-cli "$@"', "redis-cli", *argv]
+
+
 class Platform(Protocol):
     name: str
     gateway_url: str
@@ -42,6 +52,8 @@ class Platform(Protocol):
     def logs(self, piece: str) -> list[dict[str, Any]]: ...
 
     def metrics(self, service: str) -> str: ...
+
+    def redis(self, *argv: str, authenticated: bool = True) -> str: ...
 
     def stop(self, service: str) -> None: ...
 
@@ -67,6 +79,21 @@ class HostPlatform:
         response = httpx.get(f"{self.stack.services[service].url}/metrics", timeout=10)
         response.raise_for_status()
         return response.text
+
+    def redis(self, *argv: str, authenticated: bool = True) -> str:
+        redis = self.stack.redis
+        assert redis is not None, "this stack counts rate limits in memory"
+        env = {"PATH": os.environ["PATH"]}
+        if authenticated:
+            env["REDISCLI_AUTH"] = redis.password
+        return subprocess.run(
+            ["redis-cli", "-h", redis.host, "-p", str(redis.port), *argv],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+            env=env,
+        ).stdout.strip()
 
     def stop(self, service: str) -> None:
         self.stack.services[service].stop()
@@ -120,6 +147,9 @@ class ComposePlatform:
     def metrics(self, service: str) -> str:
         return self.exec(service, "python", "-c", _FETCH_METRICS)
 
+    def redis(self, *argv: str, authenticated: bool = True) -> str:
+        return self.exec("redis", *_redis_cli(argv, authenticated)).strip()
+
     def stop(self, service: str) -> None:
         self.run("stop", service)
 
@@ -151,6 +181,9 @@ class PodPlatform:
 
     def metrics(self, service: str) -> str:
         return _docker("exec", self.kubelet.pods[service].container(), "python", "-c", _FETCH_METRICS)
+
+    def redis(self, *argv: str, authenticated: bool = True) -> str:
+        return _docker("exec", self.kubelet.pods["redis"].container(), *_redis_cli(argv, authenticated)).strip()
 
     def stop(self, service: str) -> None:
         self.kubelet.stop(service)
@@ -187,6 +220,9 @@ class ClusterPlatform:
 
     def metrics(self, service: str) -> str:
         return self.kubectl("exec", f"deployment/{service}", "--", "python", "-c", _FETCH_METRICS)
+
+    def redis(self, *argv: str, authenticated: bool = True) -> str:
+        return self.kubectl("exec", "deployment/redis", "--", *_redis_cli(argv, authenticated)).strip()
 
     def stop(self, service: str) -> None:
         self.kubectl("scale", f"deployment/{service}", "--replicas=0")

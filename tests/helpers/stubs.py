@@ -23,6 +23,7 @@ class StubHandler(BaseHTTPRequestHandler):
     server: StubServer
 
     def _handle(self) -> None:
+        self.server.arrived.append(self.path)  # the head, before any of the body
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         self.server.seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
@@ -72,6 +73,7 @@ class StubServer(ThreadingHTTPServer):
     def __init__(self, name: str) -> None:
         super().__init__(("127.0.0.1", 0), StubHandler)
         self.name = name
+        self.arrived: list[str] = []
         self.seen: list[dict[str, Any]] = []
 
     @property

@@ -18,6 +18,7 @@ from fastapi.routing import iter_route_contexts
 
 from auth_service.config import AuthSettings
 from auth_service.main import create_app as create_auth_app
+from hoststack.gateway import GATEWAY_DEFAULTS, TEMPLATE_VARIABLES
 from resource_service.config import ResourceSettings
 from resource_service.main import create_app as create_resource_app
 from servicekit import gunicorn_conf
@@ -244,9 +245,59 @@ def test_production_takes_its_database_and_redis_from_secret_files(prod: Render)
         (secrets,) = [v for v in pod_spec(workload)["volumes"] if v["name"] == "secrets"]
         files = {item["path"] for source in secrets["projected"]["sources"] for item in source["secret"]["items"]}
         wanted = {"db_host", "db_port", "db_name", "db_password"}
-        wanted |= set() if workload["kind"] == "Job" else {"rate_limit_storage_uri"}
+        wanted |= set() if workload["kind"] == "Job" else {"rate_limit_storage_uri", "redis_password"}
         assert wanted <= files, (workload["metadata"]["name"], wanted - files)
     assert not prod.of_kind("Secret"), "production generates no secret"
+
+
+def _secret_files(workload: Manifest) -> dict[str, tuple[str, str]]:
+    """File name under /run/secrets -> (Secret, key) of the `secrets` volume;
+    a generated Secret by its name without kustomize's hash."""
+    volumes = [v for v in pod_spec(workload)["volumes"] if v["name"] == "secrets"]
+    return {
+        item["path"]: (re.sub(r"-[a-z0-9]{10}$", "", source["secret"]["name"]), item["key"])
+        for volume in volumes
+        for source in volume["projected"]["sources"]
+        for item in source["secret"]["items"]
+    }
+
+
+def test_the_services_read_redis_password_from_a_file_never_from_the_uri(rendered: Render) -> None:
+    uri = rendered.config_map("app-config").get("RATE_LIMIT_STORAGE_URI", "")
+    assert "@" not in uri  # dev names its Redis in the ConfigMap: no password in it
+    for workload in rendered.workloads():
+        if any(_app_of(c) for c in containers(workload)):
+            assert _secret_files(workload)["redis_password"] == ("redis", "password"), workload["metadata"]["name"]
+            (container,) = containers(workload)
+            assert not [e for e in container.get("env", []) if "PASSWORD" in e["name"]]
+
+
+def test_the_dev_redis_takes_its_password_from_the_generated_secret(dev: Render) -> None:
+    (redis,) = [w for w in dev.workloads() if w["metadata"]["name"] == "redis"]
+    (container,) = containers(redis)
+    command = container["command"]
+    # The ACL file holds the password's digest: nothing secret on the command line.
+    assert command[command.index("--aclfile") + 1] == "/run/secrets/redis_acl"
+    assert not any("pass" in argument for argument in command)
+    files = _secret_files(redis)
+    assert files["redis_acl"] == ("redis", "acl") and files["redis_password"] == ("redis", "password")
+    for kind, probe in _probes(container):
+        shell, flag, script = probe["exec"]["command"]
+        assert (shell, flag) == ("sh", "-c"), kind
+        assert script.startswith('REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli ping'), kind
+        assert script.endswith("| grep -qx PONG"), kind  # redis-cli exits 0 on NOAUTH
+    (generated,) = [s for s in dev.of_kind("Secret") if s["metadata"]["name"].rsplit("-", 1)[0] == "redis"]
+    assert set(generated["data"]) == {"acl", "password"}
+
+
+def test_the_gateway_gets_every_template_variable_and_the_launchers_defaults(rendered: Render) -> None:
+    (gateway,) = [w for w in rendered.workloads() if w["metadata"]["name"] == "gateway"]
+    env = _env(rendered, gateway)
+    substituted = re.compile(env["NGINX_ENVSUBST_FILTER"])  # what the nginx image's envsubst takes
+    for name in TEMPLATE_VARIABLES:
+        assert name in env and substituted.search(name), name
+    for name, default in GATEWAY_DEFAULTS.items():
+        assert env[name] == default, name
 
 
 # --- network policies ------------------------------------------------------------------------

@@ -62,5 +62,19 @@ def test_secrets_are_files_only_the_pod_group_reads(pod_run: Kubelet) -> None:
     auth = pod_run.pods["auth"]
     listing = docker("exec", auth.container(), "sh", "-c", "stat -L -c '%a %g %n' /run/secrets/*").splitlines()
     fs_group = str(pod_spec(auth.workload)["securityContext"]["fsGroup"])
-    assert {line.split()[2] for line in listing} == {"/run/secrets/db_password", "/run/secrets/jwt_private_key"}
+    files = {line.split()[2] for line in listing}
+    assert files == {"/run/secrets/db_password", "/run/secrets/jwt_private_key", "/run/secrets/redis_password"}
     assert all(line.split()[:2] == ["440", fs_group] for line in listing), listing
+
+
+def test_redis_runs_on_its_acl_file_as_its_pod_user(pod_run: Kubelet) -> None:
+    """The ACL file (the password's digest) and the password (for the probes)
+    readable by Redis's non-root user; nothing else in the pod has them."""
+    redis = pod_run.pods["redis"]
+    listing = docker("exec", redis.container(), "sh", "-c", "stat -L -c '%a %g %n' /run/secrets/*").splitlines()
+    fs_group = str(pod_spec(redis.workload)["securityContext"]["fsGroup"])
+    assert {line.split()[2] for line in listing} == {"/run/secrets/redis_acl", "/run/secrets/redis_password"}
+    assert all(line.split()[:2] == ["440", fs_group] for line in listing), listing
+    ping = 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli ping'
+    assert docker("exec", redis.container(), "sh", "-c", ping).strip() == "PONG"
+    assert docker("exec", redis.container(), "redis-cli", "ping").startswith("NOAUTH")

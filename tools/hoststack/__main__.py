@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from hoststack.gateway import GATEWAY_DEFAULTS
 from hoststack.paths import DEV_RUN_DIR
 from hoststack.procs import StartupError, pid_alive
 from hoststack.stack import STATE_FILE, Stack, StackConfig
@@ -62,6 +63,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         environment=args.environment,
         web_concurrency=args.workers,
         log_format=args.log_format,
+        gateway_tunables={"GATEWAY_CONN_PER_ADDRESS": str(args.conn_per_address)},
     )
     # Ctrl-C must work even when started with SIGINT ignored (e.g. `cmd &`).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -173,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("development", "production", "test"),
     )
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    parser.add_argument(
+        "--conn-per-address",
+        type=int,
+        default=int(os.environ.get("GATEWAY_CONN_PER_ADDRESS", GATEWAY_DEFAULTS["GATEWAY_CONN_PER_ADDRESS"])),
+        help="requests in progress per client address at the gateway (default: $GATEWAY_CONN_PER_ADDRESS or 64)",
+    )
     parser.add_argument("--log-format", default=os.environ.get("LOG_FORMAT", "json"), choices=("json", "console"))
     args = parser.parse_args(argv)
     args.run_dir = args.run_dir.resolve()

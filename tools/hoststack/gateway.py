@@ -19,7 +19,10 @@ from hoststack.paths import GATEWAY_TEMPLATE
 from hoststack.procs import ManagedProcess, StartupError, http_status, wait_until
 
 TEMPLATE = GATEWAY_TEMPLATE
-TEMPLATE_VARIABLES = ("AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "PUBLIC_HOSTS")
+TEMPLATE_VARIABLES = ("AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "PUBLIC_HOSTS", "GATEWAY_CONN_PER_ADDRESS")
+# The gateway's tunables and their defaults, the same in docker-compose.yml
+# and k8s/base/gateway.yaml (a test holds them together).
+GATEWAY_DEFAULTS = {"GATEWAY_CONN_PER_ADDRESS": "64"}
 # The names a client reaches a host stack by.
 LOCAL_HOSTS = "127.0.0.1|localhost"
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
@@ -83,11 +86,23 @@ class Gateway:
     gateway-access.log (the JSON access log) and gateway-error.log."""
 
     def __init__(
-        self, run_dir: Path, *, listen: str, auth_upstream: str, resource_upstream: str, env: Mapping[str, str]
+        self,
+        run_dir: Path,
+        *,
+        listen: str,
+        auth_upstream: str,
+        resource_upstream: str,
+        env: Mapping[str, str],
+        tunables: Mapping[str, str] | None = None,
     ):
         self.run_dir = run_dir / "nginx"
         self.listen = listen
+        unknown = set(tunables or {}) - set(GATEWAY_DEFAULTS)
+        if unknown:
+            raise ValueError(f"not a gateway tunable: {', '.join(sorted(unknown))}")
         self.variables = {
+            **GATEWAY_DEFAULTS,
+            **(tunables or {}),
             "AUTH_UPSTREAM": auth_upstream,
             "RESOURCE_UPSTREAM": resource_upstream,
             "GATEWAY_PORT": listen,

@@ -60,6 +60,8 @@ class StackConfig:
     use_redis: bool = True  # False: the services count rate limits in memory
     # Extra settings for both services (e.g. {"LOGIN_RATE_LIMIT": "1000/minute"}).
     service_env: Mapping[str, str] = field(default_factory=dict)
+    # The gateway's tunables (hoststack.gateway.GATEWAY_DEFAULTS otherwise).
+    gateway_tunables: Mapping[str, str] = field(default_factory=dict)
 
 
 class Stack:
@@ -143,6 +145,8 @@ class Stack:
             # where every other local client comes from.
             "FORWARDED_ALLOW_IPS": "127.0.0.1",
         }
+        if self.redis:
+            env["REDIS_PASSWORD"] = self.redis.password
         if name == "auth":
             env["JWT_PRIVATE_KEY_FILE"] = str(self.private_key_file)
         else:
@@ -220,6 +224,7 @@ class Stack:
             auth_upstream=upstreams["auth"],
             resource_upstream=upstreams["resource"],
             env=self._base_env(),
+            tunables=self.config.gateway_tunables,
         )
         self.gateway.start()
         self._write_state()

@@ -36,8 +36,17 @@ def account_key(identifier: str) -> str:
 
 
 class RateLimiter:
-    def __init__(self, storage_uri: str, *, enabled: bool = True) -> None:
-        self._slowapi = Limiter(key_func=client_ip, storage_uri=storage_uri, enabled=enabled, strategy="moving-window")
+    def __init__(
+        self, storage_uri: str, *, enabled: bool = True, storage_options: dict[str, str] | None = None
+    ) -> None:
+        # A Redis password travels in `storage_options`, never in the URI.
+        self._slowapi = Limiter(
+            key_func=client_ip,
+            storage_uri=storage_uri,
+            storage_options=dict(storage_options or {}),
+            enabled=enabled,
+            strategy="moving-window",
+        )
 
     def check(self, limit: str, *identity: str) -> None:
         """Count one hit against `limit` for `identity`; raise 429 when over."""

@@ -2,7 +2,8 @@ import importlib.util
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
+from urllib.parse import urlsplit
 
 from limits import parse
 from pydantic import AfterValidator, Field, SecretStr, model_validator
@@ -46,6 +47,11 @@ def _rate_limit(value: str) -> str:
 RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
+def _is_redis(uri: str) -> bool:
+    """redis://, rediss://, redis+unix://, redis+sentinel://, valkey://..."""
+    return urlsplit(uri).scheme.startswith(("redis", "valkey"))
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service has. Read from the environment (UPPER_CASE names)
     and from secret files in /run/secrets (lower-case names)."""
@@ -54,6 +60,9 @@ class ServiceSettings(BaseSettings):
         secrets_dir=SECRETS_DIR if SECRETS_DIR.is_dir() else None,
         extra="ignore",
         case_sensitive=False,
+        # A refusal at start-up must not print what it was given: the
+        # secrets are among the inputs.
+        hide_input_in_errors=True,
     )
 
     environment: Environment = Environment.PRODUCTION
@@ -81,6 +90,12 @@ class ServiceSettings(BaseSettings):
 
     rate_limit_enabled: bool = True
     rate_limit_storage_uri: str = "memory://"
+    # Redis's password, apart from the URI (REDIS_PASSWORD or the
+    # redis_password secret file): the URI can then be shown and logged.
+    redis_password: SecretStr = SecretStr("")
+    # False where the process never counts rate limits (the migration job):
+    # its Redis settings are not checked.
+    uses_rate_limit_storage: ClassVar[bool] = True
 
     jwt_issuer: str = "http://auth.local"
     jwt_audience: str = "api"
@@ -95,6 +110,12 @@ class ServiceSettings(BaseSettings):
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
 
+    @property
+    def rate_limit_storage_options(self) -> dict[str, str]:
+        """Keyword arguments for the limiter's storage (the Redis client's)."""
+        password = self.redis_password.get_secret_value()
+        return {"password": password} if password and _is_redis(self.rate_limit_storage_uri) else {}
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "ServiceSettings":
         if self.is_production:
@@ -103,4 +124,23 @@ class ServiceSettings(BaseSettings):
                     "DB_PASSWORD is missing or a placeholder; set it (or the db_password "
                     "secret file) before starting in production mode"
                 )
+        if self.uses_rate_limit_storage:
+            self._check_redis_password()
         return self
+
+    def _check_redis_password(self) -> None:
+        uri, password = self.rate_limit_storage_uri, self.redis_password.get_secret_value()
+        if not _is_redis(uri):
+            return
+        in_uri = urlsplit(uri).password
+        if in_uri and password:
+            # The client would silently take the URI's and ignore the other.
+            raise ConfigurationError(
+                "Redis's password is both in RATE_LIMIT_STORAGE_URI and in REDIS_PASSWORD; give it once"
+            )
+        # Anything on the backend network could otherwise reset every limit.
+        if self.is_production and (in_uri or password) in PLACEHOLDER_SECRETS:
+            raise ConfigurationError(
+                "RATE_LIMIT_STORAGE_URI names a Redis but REDIS_PASSWORD (or the redis_password secret file) "
+                "is missing or a placeholder; set it before starting in production mode"
+            )

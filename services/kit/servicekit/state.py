@@ -36,7 +36,11 @@ class ServiceState(State):
         super().__init__()
         self.settings = settings
         self.token_verifier = token_verifier
-        self.limiter = RateLimiter(settings.rate_limit_storage_uri, enabled=settings.rate_limit_enabled)
+        self.limiter = RateLimiter(
+            settings.rate_limit_storage_uri,
+            enabled=settings.rate_limit_enabled,
+            storage_options=settings.rate_limit_storage_options,
+        )
         self.sessions = ActiveSessions(settings.session_cache_seconds)
 
 
