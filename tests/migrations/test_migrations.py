@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,37 +13,18 @@ from migrations.lock import ADVISORY_LOCK_KEY
 from migrations.roles import AUTH_ROLE, RESOURCE_ROLE, TABLE_GRANTS
 from servicekit.db import database_url
 from servicekit.settings import ServiceSettings
-from tests.helpers import ROOT
-from tests.helpers.database import AUTH_DB_PASSWORD, MIGRATOR_PASSWORD, RESOURCE_DB_PASSWORD, Database, run_migrations
-
-
-def alembic(database: Database, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=ROOT,
-        env={**os.environ, "ENVIRONMENT": "test", **database.migrator_env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-@pytest.fixture
-def scratch_database(database: Database) -> Database:
-    name = f"scratch_{uuid.uuid4().hex[:8]}"
-    database.cluster.create_app_database(name, MIGRATOR_PASSWORD)
-    return Database(database.cluster, name)
+from tests.helpers.database import AUTH_DB_PASSWORD, RESOURCE_DB_PASSWORD, Database, run_alembic, run_migrations
 
 
 def test_models_and_migrations_agree(database: Database) -> None:
-    result = alembic(database, "check")
+    result = run_alembic(database, "check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No new upgrade operations detected" in result.stdout + result.stderr
 
 
 def test_upgrade_downgrade_upgrade_round_trips(scratch_database: Database) -> None:
     for step in (["upgrade", "head"], ["downgrade", "base"], ["upgrade", "head"]):
-        result = alembic(scratch_database, *step)
+        result = run_alembic(scratch_database, *step)
         assert result.returncode == 0, result.stderr
     tables = (
         scratch_database.cluster.psql(
