@@ -29,7 +29,7 @@ async def _password_grant(
     limiter.check_client_and_account(
         "login",
         request,
-        form.username,
+        users_service.account_name(form.username),
         per_client=settings.login_rate_limit,
         per_account=settings.login_account_rate_limit,
     )
@@ -39,7 +39,10 @@ async def _password_grant(
 
 
 _LOGIN_DOC = """OAuth2 password flow: form fields `username` (the email) and `password`.
-Returns a short-lived access token (JWT) and a refresh token."""
+Returns a short-lived access token (JWT) and a refresh token.
+
+The email may be spelt in any way that compares equal to the account's (case,
+full-width forms, Unicode normalisation: RFC 8265, as at registration)."""
 
 for path, name in (("/auth/token", "token"), ("/auth/login", "login")):
     router.add_api_route(
