@@ -165,7 +165,7 @@ def _one_script(value: str) -> None:
     scripts = {script for char in value if (script := _script(char)) is not None}
     if len(scripts) > 1 and not any(scripts <= allowed for allowed in _COMPATIBLE_SCRIPTS):
         names = ", ".join(sorted(script.title() for script in scripts))
-        raise IdentityRefused(f"must be written in one script, not mixed ({names}): mixed names are spoofs")
+        raise IdentityRefused(f"must be written in one script, not mixed ({names})")
 
 
 def _script(char: str) -> str | None:
