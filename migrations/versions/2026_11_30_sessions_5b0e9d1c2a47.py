@@ -1,7 +1,7 @@
 """sessions: one row per login, which access tokens name and which can be revoked
 
 Revision ID: 5b0e9d1c2a47
-Revises: 778b776fc121
+Revises: 35ad13f4bf80
 Create Date: 2026-11-30 06:30:00+00:00
 
 Every refresh-token family becomes a session with the family's id, so
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5b0e9d1c2a47"
-down_revision: str | None = "778b776fc121"
+down_revision: str | None = "35ad13f4bf80"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

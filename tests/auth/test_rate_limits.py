@@ -4,7 +4,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.helpers.accounts import PASSWORD, Account, login, unique_email
+from tests.helpers.accounts import PASSWORD, Account, fullwidth, login, unique_email
 from tests.helpers.apps import client_for, client_for_without_reset
 
 
@@ -17,6 +17,15 @@ async def test_sixty_rapid_bad_logins_get_429(auth_client: httpx.AsyncClient, ac
     assert int(limited.headers["retry-after"]) >= 1
     assert limited.headers["content-type"] == "application/problem+json"
     # The account is now locked for a while even with the right password.
+    assert (await login(auth_client, account.email)).status_code == 429
+
+
+async def test_look_alike_spellings_share_one_account_counter(auth_client: httpx.AsyncClient, account: Account) -> None:
+    local, _, domain = account.email.partition("@")
+    spellings = [account.email, fullwidth(local) + "@" + domain, local.upper() + "@" + fullwidth(domain)]
+    # LOGIN_ACCOUNT_RATE_LIMIT: 10 failures a minute per account and address.
+    statuses = [(await login(auth_client, spellings[n % 3], "wrong-password")).status_code for n in range(10)]
+    assert statuses == [401] * 10
     assert (await login(auth_client, account.email)).status_code == 429
 
 

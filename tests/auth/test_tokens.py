@@ -9,7 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 
-from tests.helpers.accounts import PASSWORD, Account, login, register_and_login, unique_email
+from tests.helpers.accounts import PASSWORD, Account, fullwidth, login, register_and_login, unique_email
+from tests.helpers.database import Database
 
 
 def _b64(data: dict) -> str:
@@ -40,6 +41,50 @@ async def test_login_alias_and_email_case(auth_client: httpx.AsyncClient) -> Non
     await auth_client.post("/auth/register", json={"email": email, "password": PASSWORD})
     response = await auth_client.post("/auth/login", data={"username": email.upper(), "password": PASSWORD})
     assert response.status_code == 200
+
+
+def _subject(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return jwt.decode(response.json()["access_token"], options={"verify_signature": False})["sub"]
+
+
+async def test_login_takes_any_spelling_of_the_email_that_compares_equal(
+    auth_client: httpx.AsyncClient, account: Account
+) -> None:
+    local, _, domain = account.email.partition("@")
+    for spelling in (fullwidth(local.upper()) + "@" + domain, f"{local}@{fullwidth(domain.upper())}"):
+        assert _subject(await login(auth_client, spelling)) == account.id
+
+
+async def test_an_account_the_migration_rekeyed_logs_in_by_its_exact_address(
+    auth_client: httpx.AsyncClient, database: Database
+) -> None:
+    # What the identity migration leaves when two accounts spelt one address
+    # two ways: the older keeps the key, the later gets `<key>#<id>`.
+    older, later = await register_and_login(auth_client), await register_and_login(auth_client)
+    local, _, domain = older.email.partition("@")
+    look_alike = fullwidth(local) + "@" + domain
+    database.cluster.psql(
+        f"UPDATE users SET email = '{look_alike}', email_key = '{older.email}#{later.id}' WHERE id = '{later.id}'",
+        database.name,
+    )
+    # Its exact address (in any case, as ever) is the later account's...
+    assert _subject(await login(auth_client, look_alike)) == later.id
+    assert _subject(await login(auth_client, fullwidth(local.upper()) + "@" + domain)) == later.id
+    # ...every other spelling of the key is the older account's.
+    assert _subject(await login(auth_client, older.email.upper())) == older.id
+    assert _subject(await login(auth_client, f"{local}@{fullwidth(domain)}")) == older.id
+
+
+async def test_an_account_without_keys_logs_in_by_its_exact_address(
+    auth_client: httpx.AsyncClient, database: Database, account: Account
+) -> None:
+    # The release before identity keys inserts accounts without them while its
+    # pods drain (README "Identity keys").
+    database.cluster.psql(
+        f"UPDATE users SET email_key = NULL, username_key = NULL WHERE id = '{account.id}'", database.name
+    )
+    assert _subject(await login(auth_client, account.email.upper())) == account.id
 
 
 async def test_wrong_password_and_unknown_email_are_indistinguishable(

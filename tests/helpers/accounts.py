@@ -13,6 +13,12 @@ def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
 
 
+def fullwidth(text: str) -> str:
+    """`text` with its ASCII letters and digits in their full-width forms
+    (U+FF21...): a look-alike that is the same identity."""
+    return "".join(chr(ord(char) + 0xFEE0) if char.isascii() and char.isalnum() else char for char in text)
+
+
 @dataclass(frozen=True)
 class Account:
     email: str

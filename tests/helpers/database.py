@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hoststack.postgres import MIGRATION_ROLE, PostgresCluster
+from tests.helpers import ROOT
 
 DB_NAME = "app"
 MIGRATOR_PASSWORD = "migrator-" + uuid.uuid4().hex
@@ -49,6 +50,18 @@ def run_migrations(env: dict[str, str], *args: str) -> subprocess.CompletedProce
         [sys.executable, "-m", "migrations", *args],
         cwd=tempfile.gettempdir(),  # the installed job runs from any folder
         env={**os.environ, "ENVIRONMENT": "test", "LOG_FORMAT": "json", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def run_alembic(database: Database, *args: str) -> subprocess.CompletedProcess[str]:
+    """The alembic command line (`upgrade <revision>`, `downgrade -1`, ...) as the migration role."""
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=ROOT,
+        env={**os.environ, "ENVIRONMENT": "test", **database.migrator_env},
         capture_output=True,
         text=True,
         timeout=120,

@@ -14,37 +14,18 @@ from migrations.lock import ADVISORY_LOCK_KEY
 from migrations.roles import AUTH_ROLE, RESOURCE_ROLE, TABLE_GRANTS
 from servicekit.db import database_url
 from servicekit.settings import ServiceSettings
-from tests.helpers import ROOT
-from tests.helpers.database import AUTH_DB_PASSWORD, MIGRATOR_PASSWORD, RESOURCE_DB_PASSWORD, Database, run_migrations
-
-
-def alembic(database: Database, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=ROOT,
-        env={**os.environ, "ENVIRONMENT": "test", **database.migrator_env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-@pytest.fixture
-def scratch_database(database: Database) -> Database:
-    name = f"scratch_{uuid.uuid4().hex[:8]}"
-    database.cluster.create_app_database(name, MIGRATOR_PASSWORD)
-    return Database(database.cluster, name)
+from tests.helpers.database import AUTH_DB_PASSWORD, RESOURCE_DB_PASSWORD, Database, run_alembic, run_migrations
 
 
 def test_models_and_migrations_agree(database: Database) -> None:
-    result = alembic(database, "check")
+    result = run_alembic(database, "check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No new upgrade operations detected" in result.stdout + result.stderr
 
 
 def test_upgrade_downgrade_upgrade_round_trips(scratch_database: Database) -> None:
     for step in (["upgrade", "head"], ["downgrade", "base"], ["upgrade", "head"]):
-        result = alembic(scratch_database, *step)
+        result = run_alembic(scratch_database, *step)
         assert result.returncode == 0, result.stderr
     tables = (
         scratch_database.cluster.psql(
@@ -204,7 +185,7 @@ def test_existing_logins_become_sessions(scratch_database: Database) -> None:
     """The sessions revision keeps logins made before it working: one session
     per refresh-token family, revoked when all its tokens were, and
     downgrading gives the tokens their revocation back."""
-    assert alembic(scratch_database, "upgrade", "778b776fc121").returncode == 0
+    assert run_alembic(scratch_database, "upgrade", "35ad13f4bf80").returncode == 0
     user, live, dead = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     psql = scratch_database.cluster.psql
     psql(
@@ -220,7 +201,7 @@ def test_existing_logins_become_sessions(scratch_database: Database) -> None:
         """,
         scratch_database.name,
     )
-    assert alembic(scratch_database, "upgrade", "head").returncode == 0
+    assert run_alembic(scratch_database, "upgrade", "head").returncode == 0
     rows = psql(
         "SELECT id, revoked_at IS NULL, created_at < now() - interval '71 hours',"
         " expires_at > now() + interval '26 days' FROM sessions ORDER BY revoked_at NULLS FIRST",
@@ -234,6 +215,6 @@ def test_existing_logins_become_sessions(scratch_database: Database) -> None:
     )
     assert columns.strip() == ""
 
-    assert alembic(scratch_database, "downgrade", "778b776fc121").returncode == 0
+    assert run_alembic(scratch_database, "downgrade", "35ad13f4bf80").returncode == 0
     revoked = psql("SELECT token_hash FROM refresh_tokens WHERE revoked_at IS NOT NULL", scratch_database.name)
     assert revoked.split() == ["c"]

@@ -73,6 +73,12 @@ async def test_price_is_exact_and_always_two_places(
         {"title": "ok", "price": "NaN"},
         {"title": "ok", "price": "Infinity"},
         {"title": "ok", "price": "twelve"},
+        # Decimal() reads these (Arabic-Indic, underscored, full-width, padded) as
+        # numbers: a price is ASCII digits only.
+        {"title": "ok", "price": "\u0661\u0662"},
+        {"title": "ok", "price": "1_000"},
+        {"title": "ok", "price": "\uff11\uff12"},
+        {"title": "ok", "price": " 12 "},
         {"title": "ok", "is_available": "perhaps"},
         {"title": "ok", "id": str(uuid.uuid4())},
         {"title": "ok", "owner_id": str(uuid.uuid4())},
@@ -201,6 +207,8 @@ async def test_search_treats_wildcards_literally(client: httpx.AsyncClient, acco
         {"is_available": "maybe"},
         {"min_price": "-1"},
         {"min_price": "abc"},
+        {"min_price": "\u0661\u0662"},
+        {"max_price": "1_000"},
         {"max_price": "1e999"},
         {"q": ""},
         {"q": "x" * 201},

@@ -31,7 +31,10 @@ def client_ip(request: Request) -> str:
 
 
 def account_key(identifier: str) -> str:
-    """Accounts are limited by a digest, so the store never holds emails."""
+    """Accounts are limited by a digest, so the store never holds emails.
+    Callers pass the name their domain compares accounts by (the auth
+    service: the email's comparison key), so look-alike spellings of one
+    account share one counter; the lower-casing here only covers the rest."""
     return hashlib.sha256(identifier.strip().lower().encode()).hexdigest()[:32]
 
 

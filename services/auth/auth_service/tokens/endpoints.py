@@ -40,7 +40,7 @@ async def _password_grant(
     # against the account, per address and (much higher) from everywhere, so
     # a stranger guessing from one address cannot keep the owner out.
     address = client_ip(request)
-    account = account_key(form.username)
+    account = account_key(users_service.account_name(form.username))
     limiter.check(settings.login_rate_limit, "login-ip", address)
     failure_limits = (
         (settings.login_account_rate_limit, "login-failed", account, address),
@@ -59,7 +59,10 @@ async def _password_grant(
 
 
 _LOGIN_DOC = """OAuth2 password flow: form fields `username` (the email) and `password`.
-Returns a short-lived access token (JWT) and a refresh token."""
+Returns a short-lived access token (JWT) and a refresh token.
+
+The email may be spelt in any way that compares equal to the account's (case,
+full-width forms, Unicode normalisation: RFC 8265, as at registration)."""
 
 for path, name in (("/auth/token", "token"), ("/auth/login", "login")):
     router.add_api_route(

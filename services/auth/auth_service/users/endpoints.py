@@ -25,12 +25,18 @@ async def register(
     settings: SettingsDep,
 ) -> UserRead:
     """Create an account. The email is the login name; it is stored lower-cased.
-    A password that is common or made of the email or username is refused
-    (422)."""
+
+    Emails and usernames are compared under RFC 8265 (PRECIS
+    `UsernameCaseMapped`: case, full- and half-width forms and Unicode
+    normalisation folded; domains as IDNA), so a look-alike of an existing
+    account's email or username is a 409. A 422 refuses what such an
+    identifier cannot hold: spaces, symbols, invisible characters, a mix of
+    scripts (Latin with a Cyrillic `a`), marks that do not join their letter. A password that is common or made
+    of the email or username is a 422 too."""
     limiter.check_client_and_account(
         "register",
         request,
-        data.email,
+        service.account_name(data.email),
         per_client=settings.register_rate_limit,
         per_account=settings.register_account_rate_limit,
     )

@@ -5,6 +5,7 @@ from sqlalchemy.exc import IntegrityError
 
 from auth_service.passwords import PasswordHasher, context_words, refuse_weak
 from auth_service.sessions.repository import SessionRepository
+from auth_service.users import identities
 from auth_service.users.models import User
 from auth_service.users.repository import UserRepository
 from auth_service.users.schemas import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, PasswordChange, UserCreate
@@ -17,15 +18,35 @@ class EmailTaken(Conflict):
     default_detail = "An account with this email or username already exists."
 
 
+def account_name(email: str) -> str:
+    """What the per-account rate limits count by: the address's comparison
+    key, so look-alike spellings share one counter (the text itself when no
+    account could have a key for it)."""
+    try:
+        return identities.email_key(email)
+    except identities.IdentityRefused:
+        return email
+
+
 async def register(users: UserRepository, hasher: PasswordHasher, data: UserCreate) -> User:
     await refuse_weak(data.password, context_words(data.email, data.username))
-    if await users.taken(data.email, data.username):
+    # UserCreate admitted only identities that have keys.
+    email_key = identities.email_key(data.email)
+    username_key = identities.username_key(data.username) if data.username is not None else None
+    if await users.taken(email_key, username_key):
         raise EmailTaken()
     password_hash = await hasher.hash(data.password)
+    user = User(
+        email=data.email,
+        email_key=email_key,
+        username=data.username,
+        username_key=username_key,
+        password_hash=password_hash,
+    )
     try:
-        return await users.add(User(email=data.email, username=data.username, password_hash=password_hash))
+        return await users.add(user)
     except IntegrityError:
-        # Lost a race with a concurrent registration of the same address.
+        # Lost a race with a concurrent registration of the same identity.
         raise EmailTaken() from None
 
 
@@ -47,7 +68,11 @@ async def authenticate(users: UserRepository, hasher: PasswordHasher, email: str
     if not _could_be_an_account(email, password):
         await hasher.verify(password[:MAX_PASSWORD_LENGTH].replace("\x00", ""), None)
         raise Unauthorized(INVALID_CREDENTIALS)
-    user = await users.get_by_email(email)
+    try:
+        email_key: str | None = identities.email_key(email)
+    except identities.IdentityRefused:
+        email_key = None  # no new account has it; one from before the rules may, spelt exactly
+    user = await users.get_for_login(email.lower(), email_key)
     matches, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if user is None or not matches:
         raise Unauthorized(INVALID_CREDENTIALS)

@@ -1,12 +1,25 @@
+import re
 import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 
 from resource_service.owned.schemas import CreateSchema, Description, ListQuery, RowRead, Title, UpdateSchema, not_null
 
 CENT = Decimal("0.01")
+
+
+# Decimal() also takes any script's digits ("١٢" is 12), underscores
+# ("1_000"), surrounding spaces and NaN: a price is ASCII digits with an
+# optional sign, point and exponent, nothing Unicode could make look alike.
+_ASCII_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _ascii_decimal(value: object) -> object:
+    if isinstance(value, str) and not _ASCII_DECIMAL.fullmatch(value):
+        raise ValueError("must be a decimal number written with ASCII digits, e.g. 12.50")
+    return value
 
 
 def _to_cents(value: Decimal) -> Decimal:
@@ -18,6 +31,7 @@ def _to_cents(value: Decimal) -> Decimal:
 # ("12.50"), so no client parses money into a binary float by accident.
 Money = Annotated[
     Decimal,
+    BeforeValidator(_ascii_decimal),
     Field(max_digits=12, decimal_places=2),
     AfterValidator(_to_cents),
     PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json"),
