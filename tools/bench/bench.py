@@ -1,0 +1,354 @@
+"""`make bench`: the deployed stack's throughput and latency, side by side
+with a naive tutorial app and a bare floor app, measured in one run.
+
+    python tools/bench/bench.py [--duration 10] [--runs 3] [--connections 32] [--quick]
+
+Brings up the host stack (PostgreSQL, Redis, the migration job, both
+services under gunicorn, the nginx gateway - tools/hoststack, as `make dev`
+does) in production mode, seeds many users with thousands of rows, logs
+every virtual user in through the gateway (a token each), then drives `wrk`
+(tools/bench/wrk/scenario.lua) at every scenario: through the gateway,
+straight at the resource service, and at the naive app
+(tools/bench/naive_app.py, the frozen yardstick) and the floor app
+(tools/bench/floor_app.py), each of those under gunicorn with one uvicorn
+worker, on the same PostgreSQL. Every figure is the median of `--runs` runs
+(min and max beside it); the ratios are computed within this run.
+
+The bench's own traffic is exempt from the gateway's and the services' rate
+limits through RATE_LIMIT_EXEMPT_SECRET (off unless set; see README,
+"Benchmarks"): a random secret for this run only, sent as `X-Bench-Exempt`.
+
+It prints one table and writes it, with the command, the machine and the
+date, to docs/benchmarks.md, and a chart of it to docs/benchmarks.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from hoststack.procs import ManagedProcess, free_port, http_status, wait_until
+from hoststack.stack import DB_NAME, Stack, StackConfig
+from servicekit.etags import make_etag
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent.parent
+SCRIPT = BENCH_DIR / "wrk" / "scenario.lua"
+PASSWORD = "bench passphrase of some length"  # noqa: S105 - the seeded users' password
+USERS = 128  # virtual users, a token each
+ROWS_PER_USER = 200  # bookmarks and items each
+
+# scenario -> (label, wrk scenario name)
+SCENARIOS = {
+    "list": "GET /bookmarks/?limit=20",
+    "item": "GET /items/{id}",
+    "create": "POST /bookmarks/",
+    "patch": "PATCH /items/{id} (If-Match)",
+}
+
+
+@dataclass
+class Sample:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class Figure:
+    target: str
+    scenario: str
+    samples: list[Sample] = field(default_factory=list)
+
+    def median(self, attr: str) -> float:
+        return statistics.median(getattr(sample, attr) for sample in self.samples)
+
+    def spread(self, attr: str) -> tuple[float, float]:
+        values = [getattr(sample, attr) for sample in self.samples]
+        return min(values), max(values)
+
+    @property
+    def errors(self) -> int:
+        return sum(sample.errors for sample in self.samples)
+
+
+def wrk(url: str, scenario: str, data: Path, args: argparse.Namespace, secret: str, duration: float) -> Sample:
+    command = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(SCRIPT),
+        url,
+        "--",
+        scenario,
+        str(data),
+        str(args.threads),
+        secret,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    line = next(line for line in result.stdout.splitlines() if line.startswith("BENCH "))
+    stats = json.loads(line.removeprefix("BENCH "))
+    errors = sum(stats[key] for key in ("non_2xx", "connect", "read", "write", "timeout"))
+    return Sample(
+        rps=stats["requests"] / (stats["duration_us"] / 1e6),
+        p50_ms=stats["p50_us"] / 1000,
+        p99_ms=stats["p99_us"] / 1000,
+        errors=errors,
+    )
+
+
+@contextmanager
+def serving(label: str, app: str, env: dict[str, str], log_dir: Path) -> Iterator[str]:
+    """`app` (module:attribute in tools/bench) under gunicorn, one uvicorn worker."""
+    port = free_port()
+    argv = [sys.executable, "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-w", "1"]
+    argv += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", app]
+    process = ManagedProcess(label, argv, env={**os.environ, **env}, cwd=BENCH_DIR, log_path=log_dir / f"{label}.log")
+    process.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_status(base + "/openapi.json") in (200, 404), timeout=30, process=process, what="up")
+        yield base
+    finally:
+        process.stop()
+
+
+def seed(stack: Stack) -> list[tuple[str, str]]:
+    """USERS accounts with ROWS_PER_USER bookmarks and items each (as rows
+    the services wrote would be); (email, one item id) per user."""
+    from auth_service.passwords import _CONTEXT
+
+    assert stack.postgres is not None
+    password_hash = _CONTEXT.hash(PASSWORD)
+    run = uuid.uuid4().hex[:8]
+    # Only our own constants are interpolated.
+    stack.postgres.psql(
+        f"""
+        INSERT INTO users (id, email, password_hash)
+            SELECT gen_random_uuid(), 'bench-{run}-' || n || '@example.com', '{password_hash}'
+            FROM generate_series(1, {USERS}) n;
+        INSERT INTO bookmarks (id, owner_id, url, title, description, tags, version)
+            SELECT gen_random_uuid(), u.id, 'https://example.com/' || u.id || '/' || n, 'Page ' || n,
+                   'A page worth keeping, number ' || n, ARRAY['bench', 'tag-' || (n % 10)], 1
+            FROM users u CROSS JOIN generate_series(1, {ROWS_PER_USER}) n WHERE u.email LIKE 'bench-{run}-%';
+        INSERT INTO items (id, owner_id, title, description, price, is_available, version)
+            SELECT gen_random_uuid(), u.id, 'Item ' || n, 'Something to sell, number ' || n, n + 0.5, true, 1
+            FROM users u CROSS JOIN generate_series(1, {ROWS_PER_USER}) n WHERE u.email LIKE 'bench-{run}-%';
+        VACUUM ANALYZE;
+        """,  # noqa: S608
+        DB_NAME,
+    )
+    rows = stack.postgres.psql(
+        f"SELECT u.email, min(i.id::text) FROM users u JOIN items i ON i.owner_id = u.id"  # noqa: S608
+        f" WHERE u.email LIKE 'bench-{run}-%' GROUP BY u.email ORDER BY u.email",
+        DB_NAME,
+    )
+    return [tuple(line.split("|")) for line in rows.split()]  # type: ignore[misc]
+
+
+def login_all(stack: Stack, users: list[tuple[str, str]], secret: str, path: Path) -> None:
+    """A token per virtual user, from the real auth service through the
+    gateway; the wrk data file."""
+    lines = []
+    with httpx.Client(base_url=stack.gateway_url, headers={"X-Bench-Exempt": secret}, timeout=30) as client:
+        for email, item_id in users:
+            answer = client.post("/auth/token", data={"username": email, "password": PASSWORD})
+            answer.raise_for_status()
+            token = answer.json()["access_token"]
+            lines.append("\t".join([token, item_id, make_etag(item_id, 1), email, PASSWORD]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def livez_under_login_load(stack: Stack, data: Path, args: argparse.Namespace, secret: str) -> Figure:
+    """32 clients hammer login through the gateway while one client asks the
+    auth service's /livez (its own port on 127.0.0.1) in a loop."""
+    figure = Figure("auth /livez during login load", "livez")
+    auth = stack.services["auth"].url
+    for _ in range(args.runs):
+        latencies: list[float] = []
+        stop = threading.Event()
+
+        def probe() -> None:
+            with httpx.Client(timeout=5) as client:
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    client.get(f"{auth}/livez").raise_for_status()
+                    latencies.append(time.perf_counter() - started)
+                    time.sleep(0.01)
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        login = wrk(stack.gateway_url, "login", data, args, secret, args.duration)
+        stop.set()
+        thread.join()
+        latencies.sort()
+        figure.samples.append(
+            Sample(
+                rps=login.rps,
+                p50_ms=latencies[len(latencies) // 2] * 1000,
+                p99_ms=latencies[int(len(latencies) * 0.99)] * 1000,
+                errors=login.errors,
+            )
+        )
+    return figure
+
+
+def measure(targets: dict[str, str], scenarios: list[str], data: Path, args, secret: str) -> list[Figure]:
+    figures = []
+    for scenario in scenarios:
+        for target, url in targets.items():
+            figure = Figure(target, scenario)
+            wrk(url, scenario, data, args, secret, 2)  # warm-up: pools, caches, prepared statements
+            for _ in range(args.runs):
+                figure.samples.append(wrk(url, scenario, data, args, secret, args.duration))
+            print(
+                f"  {SCENARIOS.get(scenario, scenario):<30} {target:<22} {figure.median('rps'):>8.0f} req/s"
+                f"  p99 {figure.median('p99_ms'):.1f} ms  errors {figure.errors}",
+                flush=True,
+            )
+            figures.append(figure)
+    return figures
+
+
+def table(figures: list[Figure]) -> list[str]:
+    by = {(figure.target, figure.scenario): figure for figure in figures}
+    rows = [
+        "| scenario | target | req/s (median, min–max) | p50 ms | p99 ms | errors | × naive | × floor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for figure in figures:
+        naive, floor = by.get(("naive", figure.scenario)), by.get(("floor", figure.scenario))
+        low, high = figure.spread("rps")
+        ratio_naive = f"{figure.median('rps') / naive.median('rps'):.2f}" if naive else "–"
+        ratio_floor = f"{figure.median('rps') / floor.median('rps'):.2f}" if floor else "–"
+        rows.append(
+            f"| {SCENARIOS.get(figure.scenario, figure.scenario)} | {figure.target} | {figure.median('rps'):.0f} "
+            f"({low:.0f}–{high:.0f}) | {figure.median('p50_ms'):.1f} | {figure.median('p99_ms'):.1f} "
+            f"| {figure.errors} | {ratio_naive} | {ratio_floor} |"
+        )
+    return rows
+
+
+def chart(figures: list[Figure], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenarios = [s for s in SCENARIOS if any(f.scenario == s for f in figures)]
+    targets = list(dict.fromkeys(f.target for f in figures if f.scenario in scenarios))
+    by = {(f.target, f.scenario): f.median("rps") for f in figures}
+    fig, ax = plt.subplots(figsize=(10, 5))
+    width = 0.8 / max(1, len(targets))
+    for index, target in enumerate(targets):
+        xs = [position + index * width for position in range(len(scenarios))]
+        ax.bar(xs, [by.get((target, s), 0) for s in scenarios], width, label=target)
+    ax.set_xticks([position + width * (len(targets) - 1) / 2 for position in range(len(scenarios))])
+    ax.set_xticklabels([SCENARIOS[s] for s in scenarios], fontsize=8)
+    ax.set_ylabel("requests/s (median)")
+    ax.legend()
+    ax.set_title("make bench")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per service (default 2)")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: bash tools/install-host-deps.sh --bench")
+
+    secret = secrets.token_urlsafe(32)
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    data = work / "users.tsv"
+    config = StackConfig(
+        run_dir=work / "stack",
+        environment="production",
+        web_concurrency=args.workers,
+        log_level="WARNING",
+        service_env={"RATE_LIMIT_EXEMPT_SECRET": secret},
+        gateway_env={"RATE_LIMIT_EXEMPT_SECRET": secret},
+    )
+    started = time.monotonic()
+    with Stack(config) as stack:
+        assert stack.postgres is not None
+        print(f"stack up in {time.monotonic() - started:.0f} s; seeding {USERS} users x {ROWS_PER_USER} rows", flush=True)
+        login_all(stack, seed(stack), secret, data)
+        database_url = stack.postgres.dsn(dbname=DB_NAME)
+        jwks = f"{stack.services['auth'].url}/.well-known/jwks.json"
+        public_key = work / "public.pem"
+        public_key.write_bytes(_public_pem(stack.private_key_file))
+        yardsticks = {
+            "naive": ("naive_app:app", {"DATABASE_URL": database_url.replace("postgresql://", "postgresql+asyncpg://"),
+                                        "JWT_PUBLIC_KEY_FILE": str(public_key), "NAIVE_POOL": "1"}),
+            "floor": ("floor_app:app", {"DATABASE_URL": database_url, "JWKS_URL": jwks,
+                                        "JWT_ISSUER": stack.gateway_url}),
+        }  # fmt: skip
+        targets = {"gateway (host stack)": stack.gateway_url, "resource (direct)": stack.services["resource"].url}
+        with serving("naive", *yardsticks["naive"], work) as naive, serving("floor", *yardsticks["floor"], work) as floor:
+            targets |= {"naive": naive, "floor": floor}
+            figures = measure(targets, list(SCENARIOS), data, args, secret)
+        figures.append(livez_under_login_load(stack, data, args, secret))
+    write_report(figures, args)
+
+
+def _public_pem(private_key_file: Path) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(private_key_file.read_bytes(), password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def write_report(figures: list[Figure], args: argparse.Namespace) -> None:
+    rows = table(figures)
+    print("\n".join(rows))
+    command = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else "")
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    png = args.output.with_suffix(".png")
+    chart(figures, png)
+    args.output.write_text(
+        "# Benchmarks\n\n"
+        f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine}. wrk -t{args.threads} "
+        f"-c{args.connections}, {args.duration:g} s per run, median of {args.runs} runs (min–max beside it). "
+        "Everything shares the same CPUs: PostgreSQL, Redis, the gateway, the services and wrk.\n\n"
+        + "\n".join(rows)
+        + f"\n\n![chart]({png.name})\n"
+    )
+    print(f"wrote {args.output} and {png}")
+
+
+if __name__ == "__main__":
+    main()
