@@ -146,10 +146,10 @@ dev-down: venv  ## Clean up after a `make dev` that was killed outright
 	$(PY) -m hoststack down
 
 .PHONY: bench
-bench: venv  ## Benchmarks: auth hash/verify costs; resource req/s on one worker vs a naive app (needs wrk)
+bench: venv  ## Benchmarks: the host stack through its gateway vs a naive and a floor app (wrk); writes docs/benchmarks.md
 	@bash tools/install-host-deps.sh --bench
 	$(PY) tools/bench/auth_costs.py
-	$(PY) tools/bench/resource_bench.py
+	$(PY) tools/bench/bench.py $(BENCH_ARGS)
 
 .PHONY: clean
 clean:  ## Remove the virtualenv, caches and dev logs (keeps ./secrets: its passwords match existing volumes)

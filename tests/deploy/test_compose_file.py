@@ -118,3 +118,4 @@ def test_the_gateway_gets_every_template_variable_and_the_launchers_defaults():
         assert name in gateway and substituted.search(name), name
     for name, default in GATEWAY_DEFAULTS.items():
         assert gateway[name] == f"${{{name}:-{default}}}", name  # tunable from .env, same default
+        assert substituted.search(name), name

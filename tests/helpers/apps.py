@@ -54,7 +54,7 @@ async def client_for(app: FastAPI, address: str = "127.0.0.1") -> AsyncIterator[
     """A client for a running `app` from `address`, whose rate-limit windows
     start afresh: the apps live for the session, each test gets its own
     client."""
-    app.state.limiter.reset()
+    await app.state.limiter.reset()
     async with client_for_without_reset(app, address) as client:
         yield client
 

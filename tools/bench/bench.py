@@ -16,7 +16,7 @@ worker, on the same PostgreSQL. Every figure is the median of `--runs` runs
 
 The bench's own traffic is exempt from the gateway's and the services' rate
 limits through RATE_LIMIT_EXEMPT_SECRET (off unless set; see README,
-"Benchmarks"): a random secret for this run only, sent as `X-Bench-Exempt`.
+"Benchmarks"): a random secret for this run only, sent as `X-RateLimit-Exempt`.
 
 It prints one table and writes it, with the command, the machine and the
 date, to docs/benchmarks.md, and a chart of it to docs/benchmarks.png.
@@ -174,7 +174,7 @@ def login_all(stack: Stack, users: list[tuple[str, str]], secret: str, path: Pat
     """A token per virtual user, from the real auth service through the
     gateway; the wrk data file."""
     lines = []
-    with httpx.Client(base_url=stack.gateway_url, headers={"X-Bench-Exempt": secret}, timeout=30) as client:
+    with httpx.Client(base_url=stack.gateway_url, headers={"X-RateLimit-Exempt": secret}, timeout=30) as client:
         for email, item_id in users:
             answer = client.post("/auth/token", data={"username": email, "password": PASSWORD})
             answer.raise_for_status()
@@ -192,7 +192,7 @@ def livez_under_login_load(stack: Stack, data: Path, args: argparse.Namespace, s
         latencies: list[float] = []
         stop = threading.Event()
 
-        def probe() -> None:
+        def probe(stop: threading.Event = stop, latencies: list[float] = latencies) -> None:
             with httpx.Client(timeout=5) as client:
                 while not stop.is_set():
                     started = time.perf_counter()
@@ -217,7 +217,9 @@ def livez_under_login_load(stack: Stack, data: Path, args: argparse.Namespace, s
     return figure
 
 
-def measure(targets: dict[str, str], scenarios: list[str], data: Path, args, secret: str) -> list[Figure]:
+def measure(
+    targets: dict[str, str], scenarios: list[str], data: Path, args: argparse.Namespace, secret: str
+) -> list[Figure]:
     figures = []
     for scenario in scenarios:
         for target, url in targets.items():
@@ -237,17 +239,17 @@ def measure(targets: dict[str, str], scenarios: list[str], data: Path, args, sec
 def table(figures: list[Figure]) -> list[str]:
     by = {(figure.target, figure.scenario): figure for figure in figures}
     rows = [
-        "| scenario | target | req/s (median, min–max) | p50 ms | p99 ms | errors | × naive | × floor |",
+        "| scenario | target | req/s (median, min-max) | p50 ms | p99 ms | errors | x naive | x floor |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for figure in figures:
         naive, floor = by.get(("naive", figure.scenario)), by.get(("floor", figure.scenario))
         low, high = figure.spread("rps")
-        ratio_naive = f"{figure.median('rps') / naive.median('rps'):.2f}" if naive else "–"
-        ratio_floor = f"{figure.median('rps') / floor.median('rps'):.2f}" if floor else "–"
+        ratio_naive = f"{figure.median('rps') / naive.median('rps'):.2f}" if naive else "-"
+        ratio_floor = f"{figure.median('rps') / floor.median('rps'):.2f}" if floor else "-"
         rows.append(
             f"| {SCENARIOS.get(figure.scenario, figure.scenario)} | {figure.target} | {figure.median('rps'):.0f} "
-            f"({low:.0f}–{high:.0f}) | {figure.median('p50_ms'):.1f} | {figure.median('p99_ms'):.1f} "
+            f"({low:.0f}-{high:.0f}) | {figure.median('p50_ms'):.1f} | {figure.median('p99_ms'):.1f} "
             f"| {figure.errors} | {ratio_naive} | {ratio_floor} |"
         )
     return rows
@@ -297,12 +299,14 @@ def main() -> None:
         web_concurrency=args.workers,
         log_level="WARNING",
         service_env={"RATE_LIMIT_EXEMPT_SECRET": secret},
-        gateway_env={"RATE_LIMIT_EXEMPT_SECRET": secret},
+        gateway_tunables={"RATE_LIMIT_EXEMPT_SECRET": secret},
     )
     started = time.monotonic()
     with Stack(config) as stack:
         assert stack.postgres is not None
-        print(f"stack up in {time.monotonic() - started:.0f} s; seeding {USERS} users x {ROWS_PER_USER} rows", flush=True)
+        print(
+            f"stack up in {time.monotonic() - started:.0f} s; seeding {USERS} users x {ROWS_PER_USER} rows", flush=True
+        )
         login_all(stack, seed(stack), secret, data)
         database_url = stack.postgres.dsn(dbname=DB_NAME)
         jwks = f"{stack.services['auth'].url}/.well-known/jwks.json"
@@ -315,7 +319,10 @@ def main() -> None:
                                         "JWT_ISSUER": stack.gateway_url}),
         }  # fmt: skip
         targets = {"gateway (host stack)": stack.gateway_url, "resource (direct)": stack.services["resource"].url}
-        with serving("naive", *yardsticks["naive"], work) as naive, serving("floor", *yardsticks["floor"], work) as floor:
+        with (
+            serving("naive", *yardsticks["naive"], work) as naive,
+            serving("floor", *yardsticks["floor"], work) as floor,
+        ):
             targets |= {"naive": naive, "floor": floor}
             figures = measure(targets, list(SCENARIOS), data, args, secret)
         figures.append(livez_under_login_load(stack, data, args, secret))
@@ -326,9 +333,7 @@ def _public_pem(private_key_file: Path) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_pem_private_key(private_key_file.read_bytes(), password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def write_report(figures: list[Figure], args: argparse.Namespace) -> None:
@@ -342,7 +347,7 @@ def write_report(figures: list[Figure], args: argparse.Namespace) -> None:
     args.output.write_text(
         "# Benchmarks\n\n"
         f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine}. wrk -t{args.threads} "
-        f"-c{args.connections}, {args.duration:g} s per run, median of {args.runs} runs (min–max beside it). "
+        f"-c{args.connections}, {args.duration:g} s per run, median of {args.runs} runs (min-max beside it). "
         "Everything shares the same CPUs: PostgreSQL, Redis, the gateway, the services and wrk.\n\n"
         + "\n".join(rows)
         + f"\n\n![chart]({png.name})\n"

@@ -22,7 +22,7 @@ TEMPLATE = GATEWAY_TEMPLATE
 TEMPLATE_VARIABLES = ("AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "PUBLIC_HOSTS", "GATEWAY_CONN_PER_ADDRESS")
 # The gateway's tunables and their defaults, the same in docker-compose.yml
 # and k8s/base/gateway.yaml (a test holds them together).
-GATEWAY_DEFAULTS = {"GATEWAY_CONN_PER_ADDRESS": "64"}
+GATEWAY_DEFAULTS = {"GATEWAY_CONN_PER_ADDRESS": "64", "RATE_LIMIT_EXEMPT_SECRET": ""}
 # The names a client reaches a host stack by.
 LOCAL_HOSTS = "127.0.0.1|localhost"
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")

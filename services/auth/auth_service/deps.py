@@ -13,7 +13,7 @@ from servicekit.auth import CurrentUserId
 from servicekit.db import SessionDep
 from servicekit.errors import Unauthorized
 from servicekit.ratelimit import RateLimiter
-from servicekit.state import ServiceState, service_state
+from servicekit.state import ServiceState, request_limiter, service_state
 
 
 class AuthState(ServiceState):
@@ -47,7 +47,7 @@ def _hasher(request: Request) -> PasswordHasher:
 
 
 def _limiter(request: Request) -> RateLimiter:
-    return _state(request).limiter
+    return request_limiter(request)
 
 
 def _users(session: SessionDep) -> UserRepository:

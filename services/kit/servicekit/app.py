@@ -11,9 +11,11 @@ from servicekit import health, metrics
 from servicekit.db import create_engine, install_database_error_handlers
 from servicekit.docs import install_docs
 from servicekit.errors import install_error_handlers
-from servicekit.logs import configure_logging
+from servicekit.logs import configure_logging, get_logger
 from servicekit.middleware import HeadAsGet, RequestContextMiddleware
 from servicekit.state import ServiceState
+
+log = get_logger(__name__)
 
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 

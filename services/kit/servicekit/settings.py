@@ -90,6 +90,9 @@ class ServiceSettings(BaseSettings):
 
     rate_limit_enabled: bool = True
     rate_limit_storage_uri: str = "memory://"
+    # Off unless set: a request whose X-RateLimit-Exempt header carries this
+    # secret (32+ characters) meets no application limit. For `make bench`.
+    rate_limit_exempt_secret: SecretStr = SecretStr("")
     # Redis's password, apart from the URI (REDIS_PASSWORD or the
     # redis_password secret file): the URI can then be shown and logged.
     redis_password: SecretStr = SecretStr("")
@@ -126,6 +129,8 @@ class ServiceSettings(BaseSettings):
                 )
         if self.uses_rate_limit_storage:
             self._check_redis_password()
+        if 0 < len(self.rate_limit_exempt_secret.get_secret_value()) < 32:
+            raise ConfigurationError("RATE_LIMIT_EXEMPT_SECRET must be at least 32 characters (or unset)")
         return self
 
     def _check_redis_password(self) -> None:

@@ -14,7 +14,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
-from servicekit.ratelimit import RateLimiter
+from servicekit.ratelimit import RateLimiter, limiter_for
 from servicekit.sessions import ActiveSessions
 from servicekit.settings import ServiceSettings
 from servicekit.tokens import TokenVerifier
@@ -40,6 +40,7 @@ class ServiceState(State):
             settings.rate_limit_storage_uri,
             enabled=settings.rate_limit_enabled,
             storage_options=settings.rate_limit_storage_options,
+            exempt_secret=settings.rate_limit_exempt_secret.get_secret_value() or None,
         )
         self.sessions = ActiveSessions(settings.session_cache_seconds)
 
@@ -52,3 +53,9 @@ def service_state(request: Request, kind: type[AnyServiceState]) -> AnyServiceSt
     state = request.app.state
     assert isinstance(state, kind), f"app.state is a {type(state).__name__}, not a {kind.__name__}"
     return state
+
+
+def request_limiter(request: Request) -> RateLimiter:
+    """The app's rate limiter for this request (one that limits nothing when
+    the request carries the exemption secret)."""
+    return limiter_for(request, service_state(request, ServiceState).limiter)

@@ -4,7 +4,7 @@ from fastapi import Depends, Request
 
 from resource_service.config import ResourceSettings
 from servicekit.auth import CurrentUserId
-from servicekit.state import ServiceState, service_state
+from servicekit.state import ServiceState, request_limiter, service_state
 
 
 class ResourceState(ServiceState):
@@ -18,8 +18,8 @@ class ResourceState(ServiceState):
 # a lookup: the account is checked only when a query comes back empty (see
 # owned.service), never per request.
 async def _write_limit(request: Request, owner_id: CurrentUserId) -> None:
-    state = service_state(request, ResourceState)
-    state.limiter.check(state.settings.write_rate_limit, "write", str(owner_id))
+    settings = service_state(request, ResourceState).settings
+    await request_limiter(request).check(settings.write_rate_limit, "write", str(owner_id))
 
 
 # For `dependencies=[...]` on the routes that write.

@@ -47,7 +47,7 @@ end
 
 local function headers(user, extra)
     local h = { ["Authorization"] = "Bearer " .. user.token }
-    if exempt and exempt ~= "" then h["X-Bench-Exempt"] = exempt end
+    if exempt and exempt ~= "" then h["X-RateLimit-Exempt"] = exempt end
     for k, v in pairs(extra or {}) do h[k] = v end
     return h
 end
@@ -82,7 +82,7 @@ end
 builders.login = function(user)
     local body = "username=" .. urlencode(user.email) .. "&password=" .. urlencode(user.password)
     local h = { ["Content-Type"] = "application/x-www-form-urlencoded" }
-    if exempt and exempt ~= "" then h["X-Bench-Exempt"] = exempt end
+    if exempt and exempt ~= "" then h["X-RateLimit-Exempt"] = exempt end
     return wrk.format("POST", "/auth/token", h, body)
 end
 

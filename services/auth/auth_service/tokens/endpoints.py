@@ -41,18 +41,18 @@ async def _password_grant(
     # a stranger guessing from one address cannot keep the owner out.
     address = client_ip(request)
     account = account_key(users_service.account_name(form.username))
-    limiter.check(settings.login_rate_limit, "login-ip", address)
+    await limiter.check(settings.login_rate_limit, "login-ip", address)
     failure_limits = (
         (settings.login_account_rate_limit, "login-failed", account, address),
         (settings.login_account_failure_limit, "login-failed-account", account),
     )
     for limit, *identity in failure_limits:
-        limiter.refuse_if_over(limit, *identity)
+        await limiter.refuse_if_over(limit, *identity)
     try:
         user = await users_service.authenticate(users, hasher, form.username, form.password)
     except Unauthorized:
         for limit, *identity in failure_limits:
-            limiter.count(limit, *identity)
+            await limiter.count(limit, *identity)
         raise
     response.headers.update(NO_STORE)
     return await service.start(sessions, tokens, keyring, settings, user.id, request.headers.get("user-agent"))

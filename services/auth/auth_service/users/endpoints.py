@@ -33,7 +33,7 @@ async def register(
     identifier cannot hold: spaces, symbols, invisible characters, a mix of
     scripts (Latin with a Cyrillic `a`), marks that do not join their letter. A password that is common or made
     of the email or username is a 422 too."""
-    limiter.check_client_and_account(
+    await limiter.check_client_and_account(
         "register",
         request,
         service.account_name(data.email),
@@ -75,7 +75,7 @@ async def change_password(
     """Change the password: `current_password` must be right (403 otherwise),
     `new_password` must not be easy to guess (422). Every other login of the
     account ends; this one stays signed in."""
-    limiter.check(settings.password_change_rate_limit, "password-change", str(user.id))
+    await limiter.check(settings.password_change_rate_limit, "password-change", str(user.id))
     keep = uuid.UUID(claims.session_id) if claims.session_id else None
     await service.change_password(sessions, hasher, user, change, keep)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
