@@ -549,3 +549,39 @@ def test_no_route_turns_request_buffering_off():
     template = gateway_module.TEMPLATE.read_text()
     assert re.findall(r"^\s*proxy_request_buffering\s+(\w+);", template, re.MULTILINE) == ["on"]
     assert "limit_conn gw_conn_per_address ${GATEWAY_CONN_PER_ADDRESS};" in template
+
+
+EXEMPT_SECRET = "bench-" + "s" * 40
+
+
+@pytest.mark.parametrize(
+    ("configured", "offered", "exempt"),
+    [
+        (EXEMPT_SECRET, EXEMPT_SECRET, True),
+        (EXEMPT_SECRET, EXEMPT_SECRET + "x", False),
+        (EXEMPT_SECRET, None, False),
+        # Off (the default): no header value can match an empty secret, not even
+        # one shaped to split as "x::x" against the pattern.
+        ("", "", False),
+        ("", "a" * 32 + "::" + "a" * 32, False),
+        ("", "a" * 32 + ":" + "a" * 32, False),
+    ],
+)
+def test_the_exemption_lifts_the_gateways_limits_for_its_secret_only(
+    tmp_path: Path,
+    stub_gateway: StubGateway,
+    monkeypatch: pytest.MonkeyPatch,
+    configured: str,
+    offered: str | None,
+    exempt: bool,
+):
+    headers = {"X-RateLimit-Exempt": offered} if offered is not None else {}
+    with (
+        _gateway(tmp_path, stub_gateway, monkeypatch, tunables={"RATE_LIMIT_EXEMPT_SECRET": configured}) as gateway,
+        httpx.Client(base_url=gateway.url, headers=headers, timeout=10) as client,
+    ):
+        statuses = [client.post("/auth/token", data={"username": "x", "password": "y"}).status_code for _ in range(30)]
+    if exempt:
+        assert statuses == [200] * 30
+    else:
+        assert statuses.count(429) >= 15, statuses

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.storage import storage_from_string
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 
 from servicekit.errors import TooManyRequests
 from servicekit.logs import get_logger
