@@ -28,6 +28,7 @@ VARIABLES = {
     "GATEWAY_PORT": "8080",
     "PUBLIC_HOSTS": "api.example.com|localhost",
     "GATEWAY_CONN_PER_ADDRESS": "64",
+    "RATE_LIMIT_EXEMPT_SECRET": "",
 }
 
 

@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,7 +54,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent.parent
 SCRIPT = BENCH_DIR / "wrk" / "scenario.lua"
 PASSWORD = "bench passphrase of some length"  # noqa: S105 - the seeded users' password
-USERS = 128  # virtual users, a token each
+USERS = 512  # virtual users, a token each: 256 per wrk thread, so no PATCH overtakes another of its item
+ISSUER = "http://auth.local"
 ROWS_PER_USER = 200  # bookmarks and items each
 
 # scenario -> (label, wrk scenario name)
@@ -97,7 +98,7 @@ def wrk(url: str, scenario: str, data: Path, args: argparse.Namespace, secret: s
         "wrk",
         f"-t{args.threads}",
         f"-c{args.connections}",
-        f"-d{duration}s",
+        f"-d{duration:g}s",
         "--timeout",
         "10s",
         "-s",
@@ -108,8 +109,11 @@ def wrk(url: str, scenario: str, data: Path, args: argparse.Namespace, secret: s
         str(data),
         str(args.threads),
         secret,
+        uuid.uuid4().hex[:12],  # the run id: POST bodies unique across runs
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0 or "BENCH " not in result.stdout:
+        raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
     line = next(line for line in result.stdout.splitlines() if line.startswith("BENCH "))
     stats = json.loads(line.removeprefix("BENCH "))
     errors = sum(stats[key] for key in ("non_2xx", "connect", "read", "write", "timeout"))
@@ -133,6 +137,9 @@ def serving(label: str, app: str, env: dict[str, str], log_dir: Path) -> Iterato
     try:
         wait_until(lambda: http_status(base + "/openapi.json") in (200, 404), timeout=30, process=process, what="up")
         yield base
+    except Exception:
+        print(f"--- {label}'s log:\n{(log_dir / f'{label}.log').read_text()[-3000:]}", file=sys.stderr)
+        raise
     finally:
         process.stop()
 
@@ -158,10 +165,11 @@ def seed(stack: Stack) -> list[tuple[str, str]]:
         INSERT INTO items (id, owner_id, title, description, price, is_available, version)
             SELECT gen_random_uuid(), u.id, 'Item ' || n, 'Something to sell, number ' || n, n + 0.5, true, 1
             FROM users u CROSS JOIN generate_series(1, {ROWS_PER_USER}) n WHERE u.email LIKE 'bench-{run}-%';
-        VACUUM ANALYZE;
         """,  # noqa: S608
         DB_NAME,
     )
+    # As autovacuum leaves them in steady state: statistics and the visibility map.
+    stack.postgres.psql("VACUUM ANALYZE", DB_NAME)
     rows = stack.postgres.psql(
         f"SELECT u.email, min(i.id::text) FROM users u JOIN items i ON i.owner_id = u.id"  # noqa: S608
         f" WHERE u.email LIKE 'bench-{run}-%' GROUP BY u.email ORDER BY u.email",
@@ -170,20 +178,55 @@ def seed(stack: Stack) -> list[tuple[str, str]]:
     return [tuple(line.split("|")) for line in rows.split()]  # type: ignore[misc]
 
 
-def login_all(stack: Stack, users: list[tuple[str, str]], secret: str, path: Path) -> None:
-    """A token per virtual user, from the real auth service through the
-    gateway; the wrk data file."""
-    lines = []
-    with httpx.Client(base_url=stack.gateway_url, headers={"X-RateLimit-Exempt": secret}, timeout=30) as client:
-        for email, item_id in users:
-            answer = client.post("/auth/token", data={"username": email, "password": PASSWORD})
-            answer.raise_for_status()
-            token = answer.json()["access_token"]
-            lines.append("\t".join([token, item_id, make_etag(item_id, 1), email, PASSWORD]))
-    path.write_text("\n".join(lines) + "\n")
+@dataclass
+class VirtualUsers:
+    """The bench's users: a token each (from the real auth service, through
+    the gateway) and one item each to PATCH."""
+
+    stack: Stack
+    rows: list[tuple[str, str, str]]  # token, item id, email
+
+    @classmethod
+    def log_in(cls, stack: Stack, users: list[tuple[str, str]], secret: str) -> VirtualUsers:
+        rows = []
+        with httpx.Client(base_url=stack.gateway_url, headers={"X-RateLimit-Exempt": secret}, timeout=30) as client:
+            for email, item_id in users:
+                answer = client.post("/auth/token", data={"username": email, "password": PASSWORD})
+                answer.raise_for_status()
+                rows.append((answer.json()["access_token"], item_id, email))
+        return cls(stack, rows)
+
+    def data_file(self, path: Path, etag: Callable[[str, int], str]) -> Path:
+        """The wrk data file, each item with its current ETag as `etag`
+        spells it (the items change with every PATCH run)."""
+        assert self.stack.postgres is not None
+        ids = ",".join(f"'{item}'" for _, item, _ in self.rows)
+        versions = dict(
+            line.split("|")
+            for line in self.stack.postgres.psql(
+                f"SELECT id, version FROM items WHERE id IN ({ids})",  # noqa: S608
+                DB_NAME,
+            ).split()
+        )
+        lines = [
+            "\t".join([token, item, etag(item, int(versions[item])), email, PASSWORD])
+            for token, item, email in self.rows
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        return path
 
 
-def livez_under_login_load(stack: Stack, data: Path, args: argparse.Namespace, secret: str) -> Figure:
+def our_etag(item_id: str, version: int) -> str:
+    return make_etag(item_id, version)
+
+
+def naive_etag(item_id: str, version: int) -> str:
+    return f'"{item_id}-{version}"'  # tools/bench/naive_app.py's
+
+
+def livez_under_login_load(
+    stack: Stack, users: VirtualUsers, work: Path, args: argparse.Namespace, secret: str
+) -> Figure:
     """32 clients hammer login through the gateway while one client asks the
     auth service's /livez (its own port on 127.0.0.1) in a loop."""
     figure = Figure("auth /livez during login load", "livez")
@@ -202,6 +245,7 @@ def livez_under_login_load(stack: Stack, data: Path, args: argparse.Namespace, s
 
         thread = threading.Thread(target=probe)
         thread.start()
+        data = users.data_file(work / "users.tsv", our_etag)
         login = wrk(stack.gateway_url, "login", data, args, secret, args.duration)
         stop.set()
         thread.join()
@@ -217,16 +261,40 @@ def livez_under_login_load(stack: Stack, data: Path, args: argparse.Namespace, s
     return figure
 
 
+def check(url: str, scenario: str, data: Path, secret: str) -> None:
+    """One request of `scenario` as wrk will send it, which must succeed:
+    a bench of error answers measures nothing."""
+    token, item = data.read_text().splitlines()[0].split("\t")[:2]
+    headers = {"Authorization": f"Bearer {token}", "X-RateLimit-Exempt": secret}
+    requests: dict[str, tuple[str, str, dict[str, str] | None]] = {
+        "list": ("GET", "/bookmarks/?limit=20", None),
+        "item": ("GET", f"/items/{item}", None),
+        "create": ("POST", "/bookmarks/", {"url": f"https://check.example/{uuid.uuid4()}", "title": "x"}),
+        "patch": ("PATCH", f"/items/{item}", {"title": "Checked"}),
+    }
+    method, path, body = requests[scenario]
+    answer = httpx.request(method, url + path, headers=headers, timeout=10, json=body)
+    if answer.status_code >= 300:
+        raise RuntimeError(f"{method} {url}{path}: {answer.status_code} {answer.text[:300]}")
+
+
 def measure(
-    targets: dict[str, str], scenarios: list[str], data: Path, args: argparse.Namespace, secret: str
+    targets: dict[str, tuple[str, Callable[[str, int], str]]],
+    scenarios: list[str],
+    users: VirtualUsers,
+    work: Path,
+    args: argparse.Namespace,
+    secret: str,
 ) -> list[Figure]:
     figures = []
+    data = work / "users.tsv"
     for scenario in scenarios:
-        for target, url in targets.items():
+        for target, (url, etag) in targets.items():
             figure = Figure(target, scenario)
-            wrk(url, scenario, data, args, secret, 2)  # warm-up: pools, caches, prepared statements
+            check(url, scenario, users.data_file(data, etag), secret)
+            wrk(url, scenario, users.data_file(data, etag), args, secret, 2)  # warm-up: pools, caches, statements
             for _ in range(args.runs):
-                figure.samples.append(wrk(url, scenario, data, args, secret, args.duration))
+                figure.samples.append(wrk(url, scenario, users.data_file(data, etag), args, secret, args.duration))
             print(
                 f"  {SCENARIOS.get(scenario, scenario):<30} {target:<22} {figure.median('rps'):>8.0f} req/s"
                 f"  p99 {figure.median('p99_ms'):.1f} ms  errors {figure.errors}",
@@ -292,13 +360,13 @@ def main() -> None:
 
     secret = secrets.token_urlsafe(32)
     work = Path(tempfile.mkdtemp(prefix="bench-"))
-    data = work / "users.tsv"
     config = StackConfig(
         run_dir=work / "stack",
         environment="production",
         web_concurrency=args.workers,
         log_level="WARNING",
-        service_env={"RATE_LIMIT_EXEMPT_SECRET": secret},
+        # The issuer the naive app (frozen) expects.
+        service_env={"RATE_LIMIT_EXEMPT_SECRET": secret, "JWT_ISSUER": ISSUER},
         gateway_tunables={"RATE_LIMIT_EXEMPT_SECRET": secret},
     )
     started = time.monotonic()
@@ -307,7 +375,7 @@ def main() -> None:
         print(
             f"stack up in {time.monotonic() - started:.0f} s; seeding {USERS} users x {ROWS_PER_USER} rows", flush=True
         )
-        login_all(stack, seed(stack), secret, data)
+        users = VirtualUsers.log_in(stack, seed(stack), secret)
         database_url = stack.postgres.dsn(dbname=DB_NAME)
         jwks = f"{stack.services['auth'].url}/.well-known/jwks.json"
         public_key = work / "public.pem"
@@ -316,16 +384,19 @@ def main() -> None:
             "naive": ("naive_app:app", {"DATABASE_URL": database_url.replace("postgresql://", "postgresql+asyncpg://"),
                                         "JWT_PUBLIC_KEY_FILE": str(public_key), "NAIVE_POOL": "1"}),
             "floor": ("floor_app:app", {"DATABASE_URL": database_url, "JWKS_URL": jwks,
-                                        "JWT_ISSUER": stack.gateway_url}),
+                                        "JWT_ISSUER": ISSUER}),
         }  # fmt: skip
-        targets = {"gateway (host stack)": stack.gateway_url, "resource (direct)": stack.services["resource"].url}
+        targets: dict[str, tuple[str, Callable[[str, int], str]]] = {
+            "gateway (host stack)": (stack.gateway_url, our_etag),
+            "resource (direct)": (stack.services["resource"].url, our_etag),
+        }
         with (
             serving("naive", *yardsticks["naive"], work) as naive,
             serving("floor", *yardsticks["floor"], work) as floor,
         ):
-            targets |= {"naive": naive, "floor": floor}
-            figures = measure(targets, list(SCENARIOS), data, args, secret)
-        figures.append(livez_under_login_load(stack, data, args, secret))
+            targets |= {"naive": (naive, naive_etag), "floor": (floor, our_etag)}
+            figures = measure(targets, list(SCENARIOS), users, work, args, secret)
+        figures.append(livez_under_login_load(stack, users, work, args, secret))
     write_report(figures, args)
 
 

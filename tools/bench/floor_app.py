@@ -37,6 +37,8 @@ _pool: asyncpg.Pool | None = None
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return f"{value:.2f}"
+    if isinstance(value, uuid.UUID):  # asyncpg's own UUID type, which orjson does not know
+        return str(value)
     raise TypeError
 
 

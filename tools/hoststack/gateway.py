@@ -19,7 +19,12 @@ from hoststack.paths import GATEWAY_TEMPLATE
 from hoststack.procs import ManagedProcess, StartupError, http_status, wait_until
 
 TEMPLATE = GATEWAY_TEMPLATE
-TEMPLATE_VARIABLES = ("AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "PUBLIC_HOSTS", "GATEWAY_CONN_PER_ADDRESS")
+TEMPLATE_VARIABLES = (
+    "AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "PUBLIC_HOSTS", "GATEWAY_CONN_PER_ADDRESS",
+    "RATE_LIMIT_EXEMPT_SECRET",
+)  # fmt: skip
+# Set, but empty unless someone turns it on.
+MAY_BE_EMPTY = frozenset({"RATE_LIMIT_EXEMPT_SECRET"})
 # The gateway's tunables and their defaults, the same in docker-compose.yml
 # and k8s/base/gateway.yaml (a test holds them together).
 GATEWAY_DEFAULTS = {"GATEWAY_CONN_PER_ADDRESS": "64", "RATE_LIMIT_EXEMPT_SECRET": ""}
@@ -67,7 +72,9 @@ def find_nginx() -> str:
 def render_template(variables: Mapping[str, str], template: Path = TEMPLATE) -> str:
     """Substitute ${NAME} for the template's variables, as envsubst would with
     only those names defined; any other ${NAME} left over is an error."""
-    missing = [name for name in TEMPLATE_VARIABLES if not variables.get(name)]
+    missing = [
+        name for name in TEMPLATE_VARIABLES if name not in variables or not (variables[name] or name in MAY_BE_EMPTY)
+    ]
     if missing:
         raise ValueError(f"gateway template needs {', '.join(missing)}")
     text = template.read_text()

@@ -1,5 +1,5 @@
 -- One wrk script for every scenario of `make bench`:
---   wrk -t<threads> ... -s scenario.lua <url> -- <scenario> <data file> <threads> [exempt secret]
+--   wrk -t<threads> ... -s scenario.lua <url> -- <scenario> <data file> <threads> <exempt secret> <run id>
 -- The data file has one virtual user per line: "token<TAB>item id<TAB>item ETag
 -- <TAB>email<TAB>password". Each thread takes its own share of the users and
 -- each request the next of them in turn, so every user's token is used and a
@@ -22,7 +22,7 @@ end
 local users = {}
 local next_user = 0
 local sent = 0
-local scenario, exempt
+local scenario, exempt, run_id
 
 local by_item = {}
 
@@ -30,6 +30,7 @@ function init(args)
     scenario = args[1]
     local thread_count = tonumber(args[3])
     exempt = args[4]
+    run_id = args[5] or "run"
     local n = 0
     for line in io.lines(args[2]) do
         n = n + 1
@@ -67,9 +68,10 @@ builders.item = function(user)
 end
 
 builders.create = function(user)
+    -- Unique in this run (thread, counter) and across runs (the run id).
     local body = string.format(
-        '{"url":"https://bench.example/%d/%d/%d","title":"Bench page %d","tags":["bench"]}',
-        thread_id, sent, math.random(1, 1e9), sent)
+        '{"url":"https://bench.example/%s/%d/%d","title":"Bench page %d","tags":["bench"]}',
+        run_id, thread_id, sent, sent)
     return wrk.format("POST", "/bookmarks/", headers(user, { ["Content-Type"] = "application/json" }), body)
 end
 
