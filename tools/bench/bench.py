@@ -25,9 +25,11 @@ date, to docs/benchmarks.md, and a chart of it to docs/benchmarks.png.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
+import re
 import secrets
 import shlex
 import shutil
@@ -397,7 +399,8 @@ def main() -> None:
             targets |= {"naive": (naive, naive_etag), "floor": (floor, our_etag)}
             figures = measure(targets, list(SCENARIOS), users, work, args, secret)
         figures.append(livez_under_login_load(stack, users, work, args, secret))
-    write_report(figures, args)
+        profile = profile_list(stack, users, work, args, secret)
+    write_report(figures, profile, args)
 
 
 def _public_pem(private_key_file: Path) -> bytes:
@@ -407,23 +410,107 @@ def _public_pem(private_key_file: Path) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def write_report(figures: list[Figure], args: argparse.Namespace) -> None:
+GENERATED_START = "<!-- make bench: generated from here -->"
+GENERATED_END = "<!-- make bench: generated up to here -->"
+
+
+def write_report(figures: list[Figure], profile: str, args: argparse.Namespace) -> None:
+    """The table (and the profile) into `args.output` between the generated
+    markers; what is written around them by hand stays."""
     rows = table(figures)
     print("\n".join(rows))
+    print(profile)
     command = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else "")
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
     args.output.parent.mkdir(parents=True, exist_ok=True)
     png = args.output.with_suffix(".png")
     chart(figures, png)
-    args.output.write_text(
-        "# Benchmarks\n\n"
-        f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine}. wrk -t{args.threads} "
-        f"-c{args.connections}, {args.duration:g} s per run, median of {args.runs} runs (min-max beside it). "
-        "Everything shares the same CPUs: PostgreSQL, Redis, the gateway, the services and wrk.\n\n"
-        + "\n".join(rows)
-        + f"\n\n![chart]({png.name})\n"
+    generated = "\n".join(
+        [
+            GENERATED_START,
+            f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine}. wrk -t{args.threads} "
+            f"-c{args.connections}, {args.duration:g} s per run, median of {args.runs} runs (min-max beside it); "
+            f"{args.workers} gunicorn workers per service, one for each yardstick. Everything shares the same "
+            "CPUs: PostgreSQL, Redis, the gateway, the services and wrk. The livez row: login req/s through the "
+            "gateway, and the p50/p99 of the auth service's `/livez` meanwhile.",
+            "",
+            *rows,
+            "",
+            f"![chart]({png.name})",
+            "",
+            "Where a resource worker spends its time during `GET /bookmarks/?limit=20` through the gateway "
+            "(py-spy, 10 s, share of samples):",
+            "",
+            "```",
+            profile,
+            "```",
+            GENERATED_END,
+        ]
     )
+    text = args.output.read_text() if args.output.exists() else "# Benchmarks\n\n" + GENERATED_START + GENERATED_END
+    if GENERATED_START in text and GENERATED_END in text:
+        before, rest = text.split(GENERATED_START, 1)
+        after = rest.split(GENERATED_END, 1)[1]
+        text = before + generated + after
+    else:
+        text = text.rstrip() + "\n\n" + generated + "\n"
+    args.output.write_text(text)
     print(f"wrote {args.output} and {png}")
+
+
+def profile_list(stack: Stack, users: VirtualUsers, work: Path, args: argparse.Namespace, secret: str) -> str:
+    """py-spy on one resource worker while wrk lists bookmarks through the
+    gateway: the functions that take the most samples, by themselves and
+    with what they call (our code, the frameworks)."""
+    service = stack.services["resource"]
+    assert service.process.pid is not None
+    worker = int(subprocess.check_output(["pgrep", "-P", str(service.process.pid)]).split()[0])
+    raw = work / "profile.txt"
+    spy = subprocess.Popen(
+        [sys.prefix + "/bin/py-spy", "record", "-p", str(worker), "-d", "10", "-r", "200", "-f", "raw", "-o", str(raw)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)  # attached
+    wrk(stack.gateway_url, "list", users.data_file(work / "users.tsv", our_etag), args, secret, 10)
+    if spy.wait(timeout=60) != 0 or not raw.exists():
+        raise RuntimeError(f"py-spy could not record the resource worker (pid {worker}): it needs ptrace (root)")
+    return summarise_profile(raw.read_text())
+
+
+def summarise_profile(raw: str, top: int = 15) -> str:
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        stack, count = line.rsplit(" ", 1)
+        frames = [_frame_name(frame) for frame in stack.split(";")]
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
+    if not total:
+        return "(no samples)"
+    ours = re.compile(r"servicekit|resource_service|fastapi/|sqlalchemy/orm|pydantic|structlog|prometheus_client|jwt/")
+    lines = [f"{total} samples; by themselves:"]
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in own.most_common(top)]
+    lines.append("with what they call (application and framework code):")
+    lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in inclusive.most_common(300) if ours.search(name)][
+        : top * 2
+    ]
+    return "\n".join(lines)
+
+
+def _frame_name(frame: str) -> str:
+    match = re.match(r"(.*) \((.*?):\d+\)", frame)
+    if not match:
+        return frame
+    function, path = match.groups()
+    path = re.sub(r".*site-packages/", "", path)
+    path = re.sub(r".*/services/[a-z]+/", "", path)
+    return f"{function} ({path})"
 
 
 if __name__ == "__main__":
