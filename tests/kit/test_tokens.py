@@ -2,6 +2,7 @@
 other type is refused, and a `JWT`-typed token from the release before passes
 only when issued before the verifier's cut-off."""
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -10,10 +11,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from servicekit import tokens as tokens_module
 from servicekit.errors import Unauthorized
 from servicekit.keys import public_jwk
 from servicekit.settings import LEGACY_TYP_UNTIL, ServiceSettings
-from servicekit.tokens import StaticKeys, TokenVerifier
+from servicekit.tokens import VERIFIED_TOKEN_SECONDS, StaticKeys, TokenVerifier
 
 ISSUER, AUDIENCE = "http://auth.test", "api"
 SIGNER = Ed25519PrivateKey.generate()
@@ -69,3 +71,52 @@ def test_the_cut_off_is_a_setting_that_can_be_switched_off() -> None:
     assert ServiceSettings(environment="test").jwt_legacy_typ_until == LEGACY_TYP_UNTIL
     settings = ServiceSettings(environment="test", jwt_legacy_typ_until=None)
     assert TokenVerifier.for_settings(StaticKeys([]), settings).legacy_typ_until is None
+
+
+class CountingKeys(StaticKeys):
+    """StaticKeys that count how often a key is asked for: once per
+    verification that is not served from the verifier's cache."""
+
+    def __init__(self) -> None:
+        super().__init__([SIGNER.public_key()])
+        self.asked = 0
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        self.asked += 1
+        return await super().get(kid)
+
+
+async def test_a_verified_token_is_not_verified_again_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = CountingKeys()
+    checker = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE)
+    good = token("at+jwt", sid="s")
+    for _ in range(3):
+        await checker.verify(good)
+    assert keys.asked == 1
+    later = time.monotonic() + VERIFIED_TOKEN_SECONDS + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    await checker.verify(good)
+    assert keys.asked == 2  # verified again once the answer is old
+
+
+async def test_failures_are_never_cached_and_expiry_still_applies() -> None:
+    keys = CountingKeys()
+    checker = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE, leeway=0)
+    now = int(time.time())
+    short = token("at+jwt", sid="s", issued_at=now - 10, exp=now + 1)
+    await checker.verify(short)
+    await asyncio.sleep(2.1)  # past its exp: the cached answer does not outlive it
+    with pytest.raises(Unauthorized, match="expired"):
+        await checker.verify(short)
+    forged = short[:-4] + ("AAAA" if not short.endswith("AAAA") else "BBBB")
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await checker.verify(forged)
+
+
+async def test_the_cache_of_verified_tokens_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens_module, "MAX_VERIFIED_TOKENS", 5)
+    checker = TokenVerifier(StaticKeys([SIGNER.public_key()]), issuer=ISSUER, audience=AUDIENCE)
+    for n in range(12):
+        await checker.verify(token("at+jwt", sid=str(n)))
+    assert len(checker._verified) == 5

@@ -8,7 +8,14 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import TypeAdapter
+from sqlalchemy import select
 
+from resource_service.bookmarks.models import Bookmark
+from resource_service.bookmarks.schemas import BookmarkRead
+from resource_service.items.models import Item
+from resource_service.items.schemas import ItemRead
+from servicekit.etags import make_etag
 from tests.helpers.accounts import Account, register_and_login
 from tests.helpers.database import Database
 from tests.helpers.rows import Kind, create, list_ids
@@ -322,3 +329,49 @@ async def test_location_and_link_never_echo_the_host_header(
     listed = await client.get(kind.path, params={"limit": 1}, headers=evil)
     assert listed.headers["link"].startswith(f"<{kind.path}?")
     assert "evil" not in created.headers["location"] + listed.headers["link"]
+
+
+TRICKY = [
+    {"title": 'quotes " and \\ backslash', "description": "tab\tand newline\nkept"},
+    {"title": "ünïcödé — 日本語 😀", "description": None},
+    {"title": "</script><b>&amp;", "description": "x" * 2000},
+]
+
+
+async def test_the_json_postgresql_writes_is_the_bytes_the_schema_writes(
+    client: httpx.AsyncClient, resource_app: FastAPI, kind: Kind, account: Account, database: Database
+) -> None:
+    """The list and read routes answer with JSON PostgreSQL builds
+    (OwnedRepository.page_json, get_json); the bytes must be the ones the
+    Read schema writes from the same rows: timestamps in UTC with `Z`, six
+    digits of fraction or none, prices as strings with two places, nulls,
+    escapes, non-ASCII text."""
+    extra = {"/items/": [{"price": "12345678.5"}, {"price": None}, {"price": "0.1"}],
+             "/bookmarks/": [{"tags": []}, {"tags": ["a", "b-c"]}, {"tags": ["ünï"]}]}[kind.path]  # fmt: skip
+    for fields, more in zip(TRICKY, extra, strict=True):
+        await create(client, account, kind.path, {**kind.new(), **fields, **more})
+    # A timestamp on a whole second has no fraction at all.
+    table = kind.path.strip("/")
+    database.cluster.psql(
+        f"UPDATE {table} SET created_at = date_trunc('second', created_at) "
+        f"WHERE id = (SELECT id FROM {table} WHERE owner_id = '{account.id}' LIMIT 1)",
+        database.name,
+    )
+    listed = await client.get(kind.path, headers=account.headers)
+    assert listed.status_code == 200 and listed.headers["content-type"] == "application/json"
+
+    schema, model = {"/items/": (ItemRead, Item), "/bookmarks/": (BookmarkRead, Bookmark)}[kind.path]
+    async with resource_app.state.sessionmaker() as session:
+        rows = (
+            await session.scalars(
+                select(model)
+                .where(model.owner_id == uuid.UUID(account.id))
+                .order_by(model.created_at.desc(), model.id.desc())
+            )
+        ).all()
+    expected = TypeAdapter(list[schema]).dump_json([schema.model_validate(row) for row in rows])
+    assert listed.content == expected
+    for row in rows:
+        one = await client.get(f"{kind.path}{row.id}", headers=account.headers)
+        assert one.content == schema.model_validate(row).model_dump_json().encode()
+        assert one.headers["etag"] == make_etag(row.id, row.version)

@@ -30,35 +30,37 @@ class AuthState(ServiceState):
         self.keyring = keyring
 
 
+# Every dependency is `async def`: FastAPI runs a plain `def` one in its
+# thread pool, a hand-off per request for nothing.
 def _state(request: Request) -> AuthState:
     return service_state(request, AuthState)
 
 
-def _settings(request: Request) -> AuthSettings:
+async def _settings(request: Request) -> AuthSettings:
     return _state(request).settings
 
 
-def _keyring(request: Request) -> Keyring:
+async def _keyring(request: Request) -> Keyring:
     return _state(request).keyring
 
 
-def _hasher(request: Request) -> PasswordHasher:
+async def _hasher(request: Request) -> PasswordHasher:
     return _state(request).hasher
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
     return request_limiter(request)
 
 
-def _users(session: SessionDep) -> UserRepository:
+async def _users(session: SessionDep) -> UserRepository:
     return UserRepository(session)
 
 
-def _refresh_tokens(session: SessionDep) -> RefreshTokenRepository:
+async def _refresh_tokens(session: SessionDep) -> RefreshTokenRepository:
     return RefreshTokenRepository(session)
 
 
-def _sessions(session: SessionDep) -> SessionRepository:
+async def _sessions(session: SessionDep) -> SessionRepository:
     return SessionRepository(session)
 
 

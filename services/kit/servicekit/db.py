@@ -113,7 +113,10 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip on every request): a connection
+        # that died with the database fails its first statement instead, which
+        # answers 503 and makes the pool drop every connection as old as it.
+        pool_pre_ping=False,
         pool_recycle=1800,
         # Errors and tracebacks never carry row values (emails, hashes).
         hide_parameters=True,

@@ -75,8 +75,12 @@ class ServiceSettings(BaseSettings):
     db_password: SecretStr = SecretStr("")
     # Connections per worker process: workers x (pool + overflow) x services
     # must stay below PostgreSQL's max_connections (see README).
-    db_pool_size: int = Field(default=5, ge=1)
-    db_max_overflow: int = Field(default=5, ge=0)
+    # Sized to a worker's concurrency, with no overflow: an overflow
+    # connection is opened for one request and closed after it, a connect
+    # and an authentication each time under load; waiting for a pooled one
+    # is cheaper.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
     db_pool_timeout: float = Field(default=5.0, gt=0)
     db_connect_timeout: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)

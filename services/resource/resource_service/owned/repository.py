@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, DateTime, Numeric, Select, Text, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -30,6 +31,23 @@ class DuplicateKey(Exception):
     def __init__(self, constraint: str | None) -> None:
         super().__init__(constraint)
         self.constraint = constraint
+
+
+def _utc_text(column: ColumnElement[Any]) -> ColumnElement[str]:
+    """A timestamp as Pydantic writes it: ISO 8601 in UTC with a `Z`, six
+    digits of fraction unless the fraction is zero, then none."""
+    text = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US')
+    return func.concat(func.regexp_replace(text, r"\.000000$", ""), "Z")
+
+
+def _as_json_value(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A column as the Read schema writes it: timestamps as above, exact
+    decimals as strings with their two places; the rest as they are."""
+    if isinstance(column.type, DateTime):
+        return _utc_text(column)
+    if isinstance(column.type, Numeric):
+        return cast(column, Text)
+    return column
 
 
 def _contains(text: str) -> str:
@@ -68,10 +86,12 @@ class OwnedRepository(Generic[Row]):
         return [column.desc() if descending else column.asc() for column in columns]
 
     def page_statement(self, owner_id: uuid.UUID, query: ListQuery) -> Select[Any]:
+        """One page of the owner's rows, whole, numbered in their order (`_n`)."""
+        order = self._order_by(query.sort)
         return (
-            select(self.model)
+            select(self.model.__table__, func.row_number().over(order_by=order).label("_n"))
             .where(*self._where(owner_id, query))
-            .order_by(*self._order_by(query.sort))
+            .order_by(*order)
             .limit(query.limit)
             .offset(query.offset)
         )
@@ -79,21 +99,37 @@ class OwnedRepository(Generic[Row]):
     def count_statement(self, owner_id: uuid.UUID, query: ListQuery) -> Select[Any]:
         return select(func.count()).select_from(self.model).where(*self._where(owner_id, query))
 
-    def list_statement(self, owner_id: uuid.UUID, query: ListQuery) -> Select[Any]:
-        """The page and, in its last column, the total: the count is an
-        uncorrelated subquery (one InitPlan), so one round trip answers both."""
-        total = self.count_statement(owner_id, query).scalar_subquery()
-        return self.page_statement(owner_id, query).add_columns(total)
+    @staticmethod
+    def _documents(rows: Any, fields: Sequence[str]) -> Any:
+        """A LATERAL subquery turning each row of `rows` into its JSON text,
+        `fields` in order, compact as row_to_json writes it: the bytes
+        Pydantic would write for the Read schema."""
+        columns = [_as_json_value(rows.c[name]).label(name) for name in fields]
+        document = select(*columns).correlate(rows).lateral("doc")
+        as_text = func.row_to_json(document.table_valued()).cast(Text).label("doc")
+        return select(as_text).select_from(document).lateral("d")
 
-    async def page(self, owner_id: uuid.UUID, query: ListQuery) -> tuple[Sequence[Row], int]:
-        """One page of the owner's rows and how many match in all."""
-        result = (await self.session.execute(self.list_statement(owner_id, query))).all()
-        if result:
-            return [row for row, _ in result], result[0][1]
-        if query.offset == 0:
-            return [], 0
-        # Past the end: no row carried the total, so count on its own.
-        return [], await self.session.scalar(self.count_statement(owner_id, query)) or 0
+    async def page_json(self, owner_id: uuid.UUID, query: ListQuery, fields: Sequence[str]) -> tuple[bytes, int]:
+        """One page of the owner's rows as a JSON array PostgreSQL wrote, and
+        how many match in all: one statement, one round trip, whatever the
+        page (past its end too; the count is an uncorrelated subquery, one
+        InitPlan). No row is loaded into Python: the bytes pass through."""
+        rows = self.page_statement(owner_id, query).subquery("p")
+        documents = self._documents(rows, fields)
+        body = func.array_to_string(func.array_agg(aggregate_order_by(documents.c.doc, rows.c._n)), ",")
+        statement = select(
+            self.count_statement(owner_id, query).scalar_subquery(), func.concat("[", body, "]")
+        ).select_from(rows.join(documents, literal(True)))
+        total, text = (await self.session.execute(statement)).one()
+        return text.encode(), total
+
+    async def get_json(self, owner_id: uuid.UUID, row_id: uuid.UUID, fields: Sequence[str]) -> tuple[bytes, int] | None:
+        """The owner's row as JSON PostgreSQL wrote, and its version."""
+        row = select(self.model.__table__).where(self.model.id == row_id, self.model.owner_id == owner_id).subquery("p")
+        documents = self._documents(row, fields)
+        statement = select(documents.c.doc, row.c.version).select_from(row.join(documents, literal(True)))
+        found = (await self.session.execute(statement)).first()
+        return (found[0].encode(), found[1]) if found else None
 
     async def get(self, owner_id: uuid.UUID, row_id: uuid.UUID, *, for_update: bool = False) -> Row | None:
         statement = select(self.model).where(self.model.id == row_id, self.model.owner_id == owner_id)

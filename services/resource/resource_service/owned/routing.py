@@ -5,7 +5,7 @@ routes themselves are written out, one function each, in `items/` and
 `bookmarks/`."""
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Request, Response
@@ -44,10 +44,12 @@ def errors(*domain: type[AppError], row: bool = False, write: bool = False) -> d
     return error_responses(*declared)
 
 
-def repository(kind: type[Repository]) -> Callable[[SessionDep], Repository]:
-    """A dependency: the kind's repository on the request's session."""
+def repository(kind: type[Repository]) -> Callable[[SessionDep], Awaitable[Repository]]:
+    """A dependency: the kind's repository on the request's session. (Every
+    dependency is `async def`: FastAPI runs a plain `def` one in its thread
+    pool, a hand-off per request for nothing.)"""
 
-    def on_session(session: SessionDep) -> Repository:
+    async def on_session(session: SessionDep) -> Repository:
         return kind(session)
 
     return on_session
@@ -80,13 +82,22 @@ def created(request: Request, response: Response, route_name: str, row: OwnedMix
     return with_etag(response, row, schema)
 
 
-def page(
-    request: Request, response: Response, query: ListQuery, rows: Sequence[OwnedMixin], total: int,
-    schema: type[Read],
-) -> list[Read]:  # fmt: skip
-    """A list's body, with `X-Total-Count` and `Link` built from the query."""
+def json_page(request: Request, query: ListQuery, body: bytes, total: int) -> Response:
+    """A list as PostgreSQL wrote it (see OwnedRepository.page_json), with
+    `X-Total-Count` and `Link` built from the query."""
+    response = Response(body, media_type="application/json")
     set_page_headers(response, request.url, query, total)
-    return [schema.model_validate(row) for row in rows]
+    return response
+
+
+def json_row(body: bytes, etag: str) -> Response:
+    """A row as PostgreSQL wrote it, with its `ETag`."""
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+def fields(schema: type[RowRead]) -> tuple[str, ...]:
+    """The fields a Read schema writes, in its order."""
+    return tuple(schema.model_fields)
 
 
 def serve_bare_path(router: APIRouter) -> None:

@@ -3,6 +3,7 @@ they add meaning (a bookmark's duplicate URL)."""
 
 import uuid
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from pydantic import BaseModel
 
@@ -31,13 +32,27 @@ async def create(repository: OwnedRepository[Row], row: Row, quota: int) -> Row:
     return await repository.add(row)
 
 
-async def list_page(
-    repository: OwnedRepository[Row], owner_id: uuid.UUID, query: ListQuery
-) -> tuple[Sequence[Row], int]:
-    rows, total = await repository.page(owner_id, query)
+async def list_json(
+    repository: OwnedRepository[Any], owner_id: uuid.UUID, query: ListQuery, fields: Sequence[str]
+) -> tuple[bytes, int]:
+    """A page of the owner's rows as a JSON array (`fields` of each), and
+    how many match in all; 401 when the owner's account is gone."""
+    body, total = await repository.page_json(owner_id, query, fields)
     if total == 0 and not await repository.owner_exists(owner_id):
         raise AccountGone()
-    return rows, total
+    return body, total
+
+
+async def get_json(
+    repository: OwnedRepository[Any], owner_id: uuid.UUID, row_id: uuid.UUID, fields: Sequence[str]
+) -> tuple[bytes, str]:
+    """The owner's row as JSON (`fields` of it) and its ETag, or 404 (also
+    for another user's row); 401 when the owner's account is gone."""
+    found = await repository.get_json(owner_id, row_id, fields)
+    if found is None:
+        await _missing(repository, owner_id)
+    body, version = found
+    return body, make_etag(row_id, version)
 
 
 async def get(
@@ -47,10 +62,14 @@ async def get(
     owner's account is gone."""
     row = await repository.get(owner_id, row_id, for_update=for_update)
     if row is None:
-        if not await repository.owner_exists(owner_id):
-            raise AccountGone()
-        raise NotFound(f"No {repository.noun} with this id.")
+        await _missing(repository, owner_id)
     return row
+
+
+async def _missing(repository: OwnedRepository[Any], owner_id: uuid.UUID) -> NoReturn:
+    if not await repository.owner_exists(owner_id):
+        raise AccountGone()
+    raise NotFound(f"No {repository.noun} with this id.")
 
 
 async def update(repository: OwnedRepository[Row], row: Row, patch: BaseModel, if_match: str | None) -> Row:
