@@ -4,6 +4,7 @@ and no input that can produce a 500."""
 
 import asyncio
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from resource_service.bookmarks.models import Bookmark
 from resource_service.bookmarks.schemas import BookmarkRead
 from resource_service.items.models import Item
 from resource_service.items.schemas import ItemRead
+from resource_service.owned.schemas import RowRead
 from servicekit.etags import make_etag
 from tests.helpers.accounts import Account, register_and_login
 from tests.helpers.database import Database
@@ -331,11 +333,18 @@ async def test_location_and_link_never_echo_the_host_header(
     assert "evil" not in created.headers["location"] + listed.headers["link"]
 
 
-TRICKY = [
+TRICKY: list[dict[str, Any]] = [
     {"title": 'quotes " and \\ backslash', "description": "tab\tand newline\nkept"},
     {"title": "ünïcödé — 日本語 😀", "description": None},
     {"title": "</script><b>&amp;", "description": "x" * 2000},
 ]
+
+
+# path -> the Read schema, the model, and the schema of a page of them
+SCHEMAS: dict[str, tuple[type[RowRead], Any, TypeAdapter[Any]]] = {
+    "/items/": (ItemRead, Item, TypeAdapter(list[ItemRead])),
+    "/bookmarks/": (BookmarkRead, Bookmark, TypeAdapter(list[BookmarkRead])),
+}
 
 
 async def test_the_json_postgresql_writes_is_the_bytes_the_schema_writes(
@@ -346,8 +355,11 @@ async def test_the_json_postgresql_writes_is_the_bytes_the_schema_writes(
     Read schema writes from the same rows: timestamps in UTC with `Z`, six
     digits of fraction or none, prices as strings with two places, nulls,
     escapes, non-ASCII text."""
-    extra = {"/items/": [{"price": "12345678.5"}, {"price": None}, {"price": "0.1"}],
-             "/bookmarks/": [{"tags": []}, {"tags": ["a", "b-c"]}, {"tags": ["ünï"]}]}[kind.path]  # fmt: skip
+    extras: dict[str, list[dict[str, Any]]] = {
+        "/items/": [{"price": "12345678.5"}, {"price": None}, {"price": "0.1"}],
+        "/bookmarks/": [{"tags": []}, {"tags": ["a", "b-c"]}, {"tags": ["ünï"]}],
+    }
+    extra = extras[kind.path]
     for fields, more in zip(TRICKY, extra, strict=True):
         await create(client, account, kind.path, {**kind.new(), **fields, **more})
     # A timestamp on a whole second has no fraction at all.
@@ -360,7 +372,7 @@ async def test_the_json_postgresql_writes_is_the_bytes_the_schema_writes(
     listed = await client.get(kind.path, headers=account.headers)
     assert listed.status_code == 200 and listed.headers["content-type"] == "application/json"
 
-    schema, model = {"/items/": (ItemRead, Item), "/bookmarks/": (BookmarkRead, Bookmark)}[kind.path]
+    schema, model, page_of = SCHEMAS[kind.path]
     async with resource_app.state.sessionmaker() as session:
         rows = (
             await session.scalars(
@@ -369,7 +381,7 @@ async def test_the_json_postgresql_writes_is_the_bytes_the_schema_writes(
                 .order_by(model.created_at.desc(), model.id.desc())
             )
         ).all()
-    expected = TypeAdapter(list[schema]).dump_json([schema.model_validate(row) for row in rows])
+    expected = page_of.dump_json([schema.model_validate(row) for row in rows])
     assert listed.content == expected
     for row in rows:
         one = await client.get(f"{kind.path}{row.id}", headers=account.headers)
