@@ -1,7 +1,9 @@
 """Async SQLAlchemy engine and the request-scoped session.
 
 The session dependency owns the transaction: it commits when the endpoint
-returns and rolls back when it raises. Service code only flushes.
+returns and rolls back when it raises. Service code only flushes. Reads
+(GET, HEAD) write nothing and run each statement on its own, with no
+transaction around it.
 
 One exception, on purpose: replaying a refresh token (auth's
 `tokens.service.rotate`) commits the revocation of the token's whole family
@@ -130,8 +132,16 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
     )
 
 
+# Methods that read only. Their statements run each on its own (autocommit):
+# a read is one statement (a page and its count are one), so a transaction
+# around it would only add a BEGIN and a COMMIT round trip.
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with service_state(request, ServiceState).sessionmaker() as session:
+    state = service_state(request, ServiceState)
+    sessions = state.reader if request.method in READ_METHODS else state.sessionmaker
+    async with sessions() as session:
         try:
             yield session
         except BaseException:

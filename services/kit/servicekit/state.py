@@ -30,6 +30,9 @@ class ServiceState(State):
     sessions: ActiveSessions
     # Set when the app starts (`create_service_app`): both need the engine.
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Sessions for reads (GET, HEAD): each statement on its own, no
+    # transaction around them (see servicekit.db.get_session).
+    reader: async_sessionmaker[AsyncSession]
     health: "HealthProbe"
 
     def __init__(self, settings: ServiceSettings, token_verifier: TokenVerifier) -> None:
