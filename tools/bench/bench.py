@@ -58,6 +58,7 @@ SCRIPT = BENCH_DIR / "wrk" / "scenario.lua"
 PASSWORD = "bench passphrase of some length"  # noqa: S105 - the seeded users' password
 USERS = 512  # virtual users, a token each: 256 per wrk thread, so no PATCH overtakes another of its item
 ISSUER = "http://auth.local"
+SETTLE_SECONDS = 1.5
 ROWS_PER_USER = 200  # bookmarks and items each
 
 # scenario -> (label, wrk scenario name)
@@ -200,8 +201,12 @@ class VirtualUsers:
 
     def data_file(self, path: Path, etag: Callable[[str, int], str]) -> Path:
         """The wrk data file, each item with its current ETag as `etag`
-        spells it (the items change with every PATCH run)."""
+        spells it (the items change with every PATCH run). Read a moment
+        after the last run: wrk stops with requests in flight, and a PATCH
+        the server finishes after the read would leave its item's ETag stale
+        for the whole next run (every PATCH of it a 412)."""
         assert self.stack.postgres is not None
+        time.sleep(SETTLE_SECONDS)
         ids = ",".join(f"'{item}'" for _, item, _ in self.rows)
         versions = dict(
             line.split("|")
@@ -487,6 +492,8 @@ def summarise_profile(raw: str, top: int = 15) -> str:
             continue
         stack, count = line.rsplit(" ", 1)
         frames = [_frame_name(frame) for frame in stack.split(";")]
+        if frames[0].startswith("Thread._bootstrap ("):
+            continue  # a thread-pool thread (waiting, mostly), not the event loop
         total += int(count)
         own[frames[-1]] += int(count)
         for frame in set(frames):
@@ -494,7 +501,7 @@ def summarise_profile(raw: str, top: int = 15) -> str:
     if not total:
         return "(no samples)"
     ours = re.compile(r"servicekit|resource_service|fastapi/|sqlalchemy/orm|pydantic|structlog|prometheus_client|jwt/")
-    lines = [f"{total} samples; by themselves:"]
+    lines = [f"{total} samples of the event loop's thread; by themselves:"]
     lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in own.most_common(top)]
     lines.append("with what they call (application and framework code):")
     lines += [f"  {100 * n / total:5.1f} %  {name}" for name, n in inclusive.most_common(300) if ours.search(name)][
