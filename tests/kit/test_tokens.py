@@ -87,16 +87,25 @@ class CountingKeys(StaticKeys):
 
 
 async def test_a_verified_token_is_not_verified_again_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)  # the module servicekit.tokens calls
     keys = CountingKeys()
     checker = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE)
     good = token("at+jwt", sid="s")
     for _ in range(3):
         await checker.verify(good)
-    assert keys.asked == 1
+    assert len(decoded) == 1  # the signature and claims were checked once
+    assert keys.asked == 3  # its key is still asked for each time: a retired key stops it at once
     later = time.monotonic() + VERIFIED_TOKEN_SECONDS + 1
     monkeypatch.setattr(time, "monotonic", lambda: later)
     await checker.verify(good)
-    assert keys.asked == 2  # verified again once the answer is old
+    assert len(decoded) == 2  # checked again once the answer is old
 
 
 async def test_failures_are_never_cached_and_expiry_still_applies() -> None:

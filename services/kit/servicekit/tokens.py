@@ -177,7 +177,7 @@ class TokenVerifier:
         # Tokens whose signature and claims were checked, and until when that
         # answer holds (monotonic). Clients send one token many times; the
         # EdDSA check was ~8 % of a worker's time per request.
-        self._verified: dict[str, tuple[AccessClaims, float]] = {}
+        self._verified: dict[str, tuple[AccessClaims, str, float]] = {}
 
     @classmethod
     def for_settings(cls, keys: KeySource, settings: ServiceSettings) -> "TokenVerifier":
@@ -192,22 +192,26 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> AccessClaims:
         """The token's claims, or 401. A token verified within the last
-        `VERIFIED_TOKEN_SECONDS` is not checked again (its expiry is): a
-        signing key retired from the JWKS stops working that much later at
-        most. Failures are never remembered."""
+        `VERIFIED_TOKEN_SECONDS` is not checked again: only its expiry, and
+        that its signing key is still known (a key retired from the JWKS
+        stops its tokens as before). Failures are never remembered."""
         cached = self._verified.get(token)
         if cached is not None:
-            claims, until = cached
-            if time.monotonic() < until and time.time() < claims.expires_at + self.leeway:
+            claims, kid, until = cached
+            if (
+                time.monotonic() < until
+                and time.time() < claims.expires_at + self.leeway
+                and await self.keys.get(kid) is not None
+            ):
                 return claims
             del self._verified[token]
-        claims = await self._verify(token)
+        claims, kid = await self._verify(token)
         if len(self._verified) >= MAX_VERIFIED_TOKENS:
             del self._verified[next(iter(self._verified))]  # the oldest
-        self._verified[token] = (claims, time.monotonic() + VERIFIED_TOKEN_SECONDS)
+        self._verified[token] = (claims, kid, time.monotonic() + VERIFIED_TOKEN_SECONDS)
         return claims
 
-    async def _verify(self, token: str) -> AccessClaims:
+    async def _verify(self, token: str) -> tuple[AccessClaims, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -238,10 +242,11 @@ class TokenVerifier:
             raise Unauthorized("The access token is invalid.") from None
         if legacy and (self.legacy_typ_until is None or int(claims["iat"]) >= self.legacy_typ_until):
             raise Unauthorized("The token is not an access token.")
-        return AccessClaims(
+        verified = AccessClaims(
             subject=str(claims["sub"]),
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
             issued_at=int(claims["iat"]),
             session_id=None if legacy else str(claims["sid"]),
         )
+        return verified, kid
