@@ -92,9 +92,10 @@ def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _nodes(child)
 
 
-async def _plan(engine: AsyncEngine, statement: Any) -> list[dict[str, Any]]:
+async def _plan(engine: AsyncEngine, statement: Any, values: dict[str, Any]) -> list[dict[str, Any]]:
     compiled = statement.compile(dialect=engine.dialect)
-    parameters = tuple(compiled.params[name] for name in compiled.positiontup)
+    bound = compiled.construct_params(values)
+    parameters = tuple(bound[name] for name in compiled.positiontup)
     async with engine.connect() as connection:
         result = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", parameters)
         return list(_nodes(result.scalar_one()[0]["Plan"]))
@@ -140,11 +141,10 @@ async def test_list_queries_use_their_index(
     engine: AsyncEngine, owner_id: uuid.UUID, repository: type[OwnedRepository[Any]], query: Any, indexes: set[str]
 ) -> None:
     async with AsyncSession(engine) as session:
-        statements = (
-            repository(session).page_statement(owner_id, query),
-            repository(session).count_statement(owner_id, query),
-        )
-    page, count = [await _plan(engine, statement) for statement in statements]
+        kind = repository(session)
+        statements = (kind.page_statement(query), kind.count_statement(query))
+        values = kind.list_parameters(owner_id, query)
+    page, count = [await _plan(engine, statement, values) for statement in statements]
     table = repository.model.__tablename__
 
     assert not [node for node in page + count if node["Node Type"] == "Seq Scan"], (page, count)

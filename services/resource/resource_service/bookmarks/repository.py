@@ -1,6 +1,7 @@
 import uuid
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, bindparam, select
 
 from resource_service.bookmarks.models import Bookmark
 from resource_service.bookmarks.schemas import BookmarkQuery
@@ -12,8 +13,10 @@ class BookmarkRepository(OwnedRepository[Bookmark]):
     noun = "bookmark"
     search_columns = (Bookmark.title, Bookmark.url, Bookmark.description)
 
-    def filters(self, query: BookmarkQuery) -> list[ColumnElement[bool]]:  # type: ignore[override]
-        return [Bookmark.tags.contains(query.tag)] if query.tag else []
+    def filters(self, query: BookmarkQuery) -> dict[str, tuple[ColumnElement[bool], Any]]:  # type: ignore[override]
+        if not query.tag:
+            return {}
+        return {"tags": (Bookmark.tags.contains(bindparam("tags", type_=Bookmark.tags.type)), query.tag)}
 
     async def id_for_url(self, owner_id: uuid.UUID, url: str) -> uuid.UUID | None:
         return await self.session.scalar(select(Bookmark.id).where(Bookmark.owner_id == owner_id, Bookmark.url == url))

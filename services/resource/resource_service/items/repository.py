@@ -1,4 +1,6 @@
-from sqlalchemy import ColumnElement
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam
 
 from resource_service.items.models import Item
 from resource_service.items.schemas import ItemQuery
@@ -10,12 +12,10 @@ class ItemRepository(OwnedRepository[Item]):
     noun = "item"
     search_columns = (Item.title, Item.description)
 
-    def filters(self, query: ItemQuery) -> list[ColumnElement[bool]]:  # type: ignore[override]
-        clauses: list[ColumnElement[bool]] = []
-        if query.is_available is not None:
-            clauses.append(Item.is_available.is_(query.is_available))
-        if query.min_price is not None:
-            clauses.append(Item.price >= query.min_price)
-        if query.max_price is not None:
-            clauses.append(Item.price <= query.max_price)
-        return clauses
+    def filters(self, query: ItemQuery) -> dict[str, tuple[ColumnElement[bool], Any]]:  # type: ignore[override]
+        clauses = {
+            "is_available": (Item.is_available == bindparam("is_available"), query.is_available),
+            "min_price": (Item.price >= bindparam("min_price"), query.min_price),
+            "max_price": (Item.price <= bindparam("max_price"), query.max_price),
+        }
+        return {name: (clause, value) for name, (clause, value) in clauses.items() if value is not None}

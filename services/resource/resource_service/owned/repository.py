@@ -6,7 +6,21 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, DateTime, Numeric, Select, Text, cast, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    Text,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,6 +70,10 @@ def _contains(text: str) -> str:
     return f"%{escaped}%"
 
 
+# Statements built once per shape (see OwnedRepository._page_json_statement).
+_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+
+
 class OwnedRepository(Generic[Row]):
     model: ClassVar[type[Any]]
     noun: ClassVar[str]
@@ -66,16 +84,30 @@ class OwnedRepository(Generic[Row]):
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def filters(self, query: ListQuery) -> list[ColumnElement[bool]]:
-        """The kind's own filters; the owner and `q` are applied for every kind."""
-        return []
+    def filters(self, query: ListQuery) -> dict[str, tuple[ColumnElement[bool], Any]]:
+        """The kind's own filters the query asks for: name -> (a clause on the
+        bind parameter of that name, its value). The owner and `q` apply to
+        every kind."""
+        return {}
 
-    def _where(self, owner_id: uuid.UUID, query: ListQuery) -> list[ColumnElement[bool]]:
-        clauses: list[ColumnElement[bool]] = [self.model.owner_id == owner_id]
+    def _conditions(self, query: ListQuery) -> dict[str, tuple[ColumnElement[bool] | None, Any]]:
+        """Every condition of a list query, by the name of its bind parameter."""
+        conditions: dict[str, tuple[ColumnElement[bool] | None, Any]] = {
+            "owner_id": (self.model.owner_id == bindparam("owner_id"), None)
+        }
         if query.q is not None:
-            pattern = _contains(query.q)
-            clauses.append(or_(*(column.ilike(pattern, escape="\\") for column in self.search_columns)))
-        return clauses + self.filters(query)
+            pattern = bindparam("q", type_=String)
+            matches = or_(*(column.ilike(pattern, escape="\\") for column in self.search_columns))
+            conditions["q"] = (matches, _contains(query.q))
+        return {**conditions, **self.filters(query)}
+
+    def list_parameters(self, owner_id: uuid.UUID, query: ListQuery) -> dict[str, Any]:
+        """The values of a list statement's bind parameters."""
+        values = {name: value for name, (_, value) in self._conditions(query).items()}
+        return {**values, "owner_id": owner_id, "limit": query.limit, "offset": query.offset}
+
+    def _where(self, query: ListQuery) -> list[ColumnElement[bool]]:
+        return [clause for clause, _ in self._conditions(query).values() if clause is not None]
 
     def _order_by(self, sort: str) -> list[ColumnElement[Any]]:
         # The id breaks ties in the same direction, so pages never overlap or
@@ -85,19 +117,19 @@ class OwnedRepository(Generic[Row]):
         columns = [getattr(self.model, name), self.model.id]
         return [column.desc() if descending else column.asc() for column in columns]
 
-    def page_statement(self, owner_id: uuid.UUID, query: ListQuery) -> Select[Any]:
+    def page_statement(self, query: ListQuery) -> Select[Any]:
         """One page of the owner's rows, whole, numbered in their order (`_n`)."""
         order = self._order_by(query.sort)
         return (
             select(self.model.__table__, func.row_number().over(order_by=order).label("_n"))
-            .where(*self._where(owner_id, query))
+            .where(*self._where(query))
             .order_by(*order)
-            .limit(query.limit)
-            .offset(query.offset)
+            .limit(bindparam("limit", type_=Integer))
+            .offset(bindparam("offset", type_=Integer))
         )
 
-    def count_statement(self, owner_id: uuid.UUID, query: ListQuery) -> Select[Any]:
-        return select(func.count()).select_from(self.model).where(*self._where(owner_id, query))
+    def count_statement(self, query: ListQuery) -> Select[Any]:
+        return select(func.count()).select_from(self.model).where(*self._where(query))
 
     @staticmethod
     def _documents(rows: Any, fields: Sequence[str]) -> Any:
@@ -109,26 +141,48 @@ class OwnedRepository(Generic[Row]):
         as_text = func.row_to_json(document.table_valued()).cast(Text).label("doc")
         return select(as_text).select_from(document).lateral("d")
 
-    async def page_json(self, owner_id: uuid.UUID, query: ListQuery, fields: Sequence[str]) -> tuple[bytes, int]:
+    def _page_json_statement(self, query: ListQuery, fields: tuple[str, ...]) -> Select[Any]:
+        """The statement of `page_json` for queries shaped like `query` (the
+        same sort, the same filters present), built once: every value is a
+        bind parameter, so building it - and SQLAlchemy's cache key of it -
+        is not paid per request."""
+        shape = (type(self), "page", fields, query.sort, tuple(self._conditions(query)))
+        statement = _STATEMENTS.get(shape)
+        if statement is None:
+            rows = self.page_statement(query).subquery("p")
+            documents = self._documents(rows, fields)
+            body = func.array_to_string(func.array_agg(aggregate_order_by(documents.c.doc, rows.c._n)), ",")
+            statement = _STATEMENTS[shape] = select(
+                self.count_statement(query).scalar_subquery(), func.concat("[", body, "]")
+            ).select_from(rows.join(documents, true()))
+        return statement
+
+    async def page_json(self, owner_id: uuid.UUID, query: ListQuery, fields: tuple[str, ...]) -> tuple[bytes, int]:
         """One page of the owner's rows as a JSON array PostgreSQL wrote, and
         how many match in all: one statement, one round trip, whatever the
         page (past its end too; the count is an uncorrelated subquery, one
         InitPlan). No row is loaded into Python: the bytes pass through."""
-        rows = self.page_statement(owner_id, query).subquery("p")
-        documents = self._documents(rows, fields)
-        body = func.array_to_string(func.array_agg(aggregate_order_by(documents.c.doc, rows.c._n)), ",")
-        statement = select(
-            self.count_statement(owner_id, query).scalar_subquery(), func.concat("[", body, "]")
-        ).select_from(rows.join(documents, literal(True)))
-        total, text = (await self.session.execute(statement)).one()
+        statement = self._page_json_statement(query, fields)
+        total, text = (await self.session.execute(statement, self.list_parameters(owner_id, query))).one()
         return text.encode(), total
 
-    async def get_json(self, owner_id: uuid.UUID, row_id: uuid.UUID, fields: Sequence[str]) -> tuple[bytes, int] | None:
+    async def get_json(
+        self, owner_id: uuid.UUID, row_id: uuid.UUID, fields: tuple[str, ...]
+    ) -> tuple[bytes, int] | None:
         """The owner's row as JSON PostgreSQL wrote, and its version."""
-        row = select(self.model.__table__).where(self.model.id == row_id, self.model.owner_id == owner_id).subquery("p")
-        documents = self._documents(row, fields)
-        statement = select(documents.c.doc, row.c.version).select_from(row.join(documents, literal(True)))
-        found = (await self.session.execute(statement)).first()
+        shape = (type(self), "row", fields)
+        statement = _STATEMENTS.get(shape)
+        if statement is None:
+            row = (
+                select(self.model.__table__)
+                .where(self.model.id == bindparam("id"), self.model.owner_id == bindparam("owner_id"))
+                .subquery("p")
+            )
+            documents = self._documents(row, fields)
+            statement = _STATEMENTS[shape] = select(documents.c.doc, row.c.version).select_from(
+                row.join(documents, true())
+            )
+        found = (await self.session.execute(statement, {"id": row_id, "owner_id": owner_id})).first()
         return (found[0].encode(), found[1]) if found else None
 
     async def get(self, owner_id: uuid.UUID, row_id: uuid.UUID, *, for_update: bool = False) -> Row | None:

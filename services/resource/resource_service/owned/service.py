@@ -2,7 +2,6 @@
 they add meaning (a bookmark's duplicate URL)."""
 
 import uuid
-from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from pydantic import BaseModel
@@ -33,7 +32,7 @@ async def create(repository: OwnedRepository[Row], row: Row, quota: int) -> Row:
 
 
 async def list_json(
-    repository: OwnedRepository[Any], owner_id: uuid.UUID, query: ListQuery, fields: Sequence[str]
+    repository: OwnedRepository[Any], owner_id: uuid.UUID, query: ListQuery, fields: tuple[str, ...]
 ) -> tuple[bytes, int]:
     """A page of the owner's rows as a JSON array (`fields` of each), and
     how many match in all; 401 when the owner's account is gone."""
@@ -44,7 +43,7 @@ async def list_json(
 
 
 async def get_json(
-    repository: OwnedRepository[Any], owner_id: uuid.UUID, row_id: uuid.UUID, fields: Sequence[str]
+    repository: OwnedRepository[Any], owner_id: uuid.UUID, row_id: uuid.UUID, fields: tuple[str, ...]
 ) -> tuple[bytes, str]:
     """The owner's row as JSON (`fields` of it) and its ETag, or 404 (also
     for another user's row); 401 when the owner's account is gone."""
