@@ -361,6 +361,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per service (default 2)")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help=f"which of {','.join(SCENARIOS)} (default: all)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: bash tools/install-host-deps.sh --bench")
@@ -402,7 +405,7 @@ def main() -> None:
             serving("floor", *yardsticks["floor"], work) as floor,
         ):
             targets |= {"naive": (naive, naive_etag), "floor": (floor, our_etag)}
-            figures = measure(targets, list(SCENARIOS), users, work, args, secret)
+            figures = measure(targets, args.scenarios.split(","), users, work, args, secret)
         figures.append(livez_under_login_load(stack, users, work, args, secret))
         profile = profile_list(stack, users, work, args, secret)
     write_report(figures, profile, args)

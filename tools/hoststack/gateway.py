@@ -36,7 +36,7 @@ MAIN_CONF = """\
 # Written by hoststack for one run; see tools/hoststack/gateway.py.
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes auto;
 pid {run}/nginx.pid;
 error_log {run}/gateway-error.log notice;
 {user}
