@@ -51,6 +51,7 @@ import httpx
 from hoststack.procs import ManagedProcess, free_port, http_status, wait_until
 from hoststack.stack import DB_NAME, Stack, StackConfig
 from servicekit.etags import make_etag
+from servicekit.ratelimit import EXEMPT_HEADER
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent.parent
@@ -59,6 +60,8 @@ PASSWORD = "bench passphrase of some length"  # noqa: S105 - the seeded users' p
 USERS = 512  # virtual users, a token each: 256 per wrk thread, so no PATCH overtakes another of its item
 ISSUER = "http://auth.local"
 SETTLE_SECONDS = 1.5
+# The scenarios that send `If-Match` (tools/bench/wrk/scenario.lua).
+ETAG_SCENARIOS = frozenset({"patch", "mixed"})
 ROWS_PER_USER = 200  # bookmarks and items each
 
 # scenario -> (label, wrk scenario name)
@@ -188,43 +191,42 @@ class VirtualUsers:
 
     stack: Stack
     rows: list[tuple[str, str, str]]  # token, item id, email
+    # Each item's version as last read; seeded at 1.
+    versions: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def log_in(cls, stack: Stack, users: list[tuple[str, str]], secret: str) -> VirtualUsers:
         rows = []
-        with httpx.Client(base_url=stack.gateway_url, headers={"X-RateLimit-Exempt": secret}, timeout=30) as client:
+        with httpx.Client(base_url=stack.gateway_url, headers={EXEMPT_HEADER: secret}, timeout=30) as client:
             for email, item_id in users:
                 answer = client.post("/auth/token", data={"username": email, "password": PASSWORD})
                 answer.raise_for_status()
                 rows.append((answer.json()["access_token"], item_id, email))
-        return cls(stack, rows)
+        return cls(stack, rows, {item: 1 for _, item, _ in rows})
 
-    def data_file(self, path: Path, etag: Callable[[str, int], str]) -> Path:
-        """The wrk data file, each item with its current ETag as `etag`
-        spells it (the items change with every PATCH run). Read a moment
-        after the last run: wrk stops with requests in flight, and a PATCH
-        the server finishes after the read would leave its item's ETag stale
-        for the whole next run (every PATCH of it a 412)."""
-        assert self.stack.postgres is not None
-        time.sleep(SETTLE_SECONDS)
-        ids = ",".join(f"'{item}'" for _, item, _ in self.rows)
-        versions = dict(
-            line.split("|")
+    def data_file(self, path: Path, etag: Callable[[str, int], str], scenario: str) -> Path:
+        """The wrk data file, each item with its ETag as `etag` spells it.
+        For a scenario that sends ETags the versions are read again (every
+        PATCH run changes them), a moment after the last run: wrk stops with
+        requests in flight, and a PATCH the server finishes after the read
+        would leave its item's ETag stale for the whole next run (every PATCH
+        of it a 412). The other scenarios send none: no wait, no query."""
+        if scenario in ETAG_SCENARIOS:
+            assert self.stack.postgres is not None
+            time.sleep(SETTLE_SECONDS)
+            ids = ",".join(f"'{item}'" for item in self.versions)
             for line in self.stack.postgres.psql(
                 f"SELECT id, version FROM items WHERE id IN ({ids})",  # noqa: S608
                 DB_NAME,
-            ).split()
-        )
+            ).split():
+                item, version = line.split("|")
+                self.versions[item] = int(version)
         lines = [
-            "\t".join([token, item, etag(item, int(versions[item])), email, PASSWORD])
+            "\t".join([token, item, etag(item, self.versions[item]), email, PASSWORD])
             for token, item, email in self.rows
         ]
         path.write_text("\n".join(lines) + "\n")
         return path
-
-
-def our_etag(item_id: str, version: int) -> str:
-    return make_etag(item_id, version)
 
 
 def naive_etag(item_id: str, version: int) -> str:
@@ -252,7 +254,7 @@ def livez_under_login_load(
 
         thread = threading.Thread(target=probe)
         thread.start()
-        data = users.data_file(work / "users.tsv", our_etag)
+        data = users.data_file(work / "users.tsv", make_etag, "login")
         login = wrk(stack.gateway_url, "login", data, args, secret, args.duration)
         stop.set()
         thread.join()
@@ -272,7 +274,7 @@ def check(url: str, scenario: str, data: Path, secret: str) -> None:
     """One request of `scenario` as wrk will send it, which must succeed:
     a bench of error answers measures nothing."""
     token, item = data.read_text().splitlines()[0].split("\t")[:2]
-    headers = {"Authorization": f"Bearer {token}", "X-RateLimit-Exempt": secret}
+    headers = {"Authorization": f"Bearer {token}", EXEMPT_HEADER: secret}
     requests: dict[str, tuple[str, str, dict[str, str] | None]] = {
         "list": ("GET", "/bookmarks/?limit=20", None),
         "item": ("GET", f"/items/{item}", None),
@@ -298,10 +300,11 @@ def measure(
     for scenario in scenarios:
         for target, (url, etag) in targets.items():
             figure = Figure(target, scenario)
-            check(url, scenario, users.data_file(data, etag), secret)
-            wrk(url, scenario, users.data_file(data, etag), args, secret, 2)  # warm-up: pools, caches, statements
+            check(url, scenario, users.data_file(data, etag, scenario), secret)
+            wrk(url, scenario, users.data_file(data, etag, scenario), args, secret, 2)  # warm-up: pools, caches
             for _ in range(args.runs):
-                figure.samples.append(wrk(url, scenario, users.data_file(data, etag), args, secret, args.duration))
+                sample = wrk(url, scenario, users.data_file(data, etag, scenario), args, secret, args.duration)
+                figure.samples.append(sample)
             print(
                 f"  {SCENARIOS.get(scenario, scenario):<30} {target:<22} {figure.median('rps'):>8.0f} req/s"
                 f"  p99 {figure.median('p99_ms'):.1f} ms  errors {figure.errors}",
@@ -397,14 +400,14 @@ def main() -> None:
                                         "JWT_ISSUER": ISSUER}),
         }  # fmt: skip
         targets: dict[str, tuple[str, Callable[[str, int], str]]] = {
-            "gateway (host stack)": (stack.gateway_url, our_etag),
-            "resource (direct)": (stack.services["resource"].url, our_etag),
+            "gateway (host stack)": (stack.gateway_url, make_etag),
+            "resource (direct)": (stack.services["resource"].url, make_etag),
         }
         with (
             serving("naive", *yardsticks["naive"], work) as naive,
             serving("floor", *yardsticks["floor"], work) as floor,
         ):
-            targets |= {"naive": (naive, naive_etag), "floor": (floor, our_etag)}
+            targets |= {"naive": (naive, naive_etag), "floor": (floor, make_etag)}
             figures = measure(targets, args.scenarios.split(","), users, work, args, secret)
         figures.append(livez_under_login_load(stack, users, work, args, secret))
         profile = profile_list(stack, users, work, args, secret)
@@ -480,7 +483,7 @@ def profile_list(stack: Stack, users: VirtualUsers, work: Path, args: argparse.N
         stderr=subprocess.DEVNULL,
     )
     time.sleep(1)  # attached
-    wrk(stack.gateway_url, "list", users.data_file(work / "users.tsv", our_etag), args, secret, 10)
+    wrk(stack.gateway_url, "list", users.data_file(work / "users.tsv", make_etag, "list"), args, secret, 10)
     if spy.wait(timeout=60) != 0 or not raw.exists():
         raise RuntimeError(f"py-spy could not record the resource worker (pid {worker}): it needs ptrace (root)")
     return summarise_profile(raw.read_text())

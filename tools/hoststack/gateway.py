@@ -23,8 +23,6 @@ TEMPLATE_VARIABLES = (
     "AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "PUBLIC_HOSTS", "GATEWAY_CONN_PER_ADDRESS",
     "RATE_LIMIT_EXEMPT_SECRET",
 )  # fmt: skip
-# Set, but empty unless someone turns it on.
-MAY_BE_EMPTY = frozenset({"RATE_LIMIT_EXEMPT_SECRET"})
 # The gateway's tunables and their defaults, the same in docker-compose.yml
 # and k8s/base/gateway.yaml (a test holds them together).
 GATEWAY_DEFAULTS = {"GATEWAY_CONN_PER_ADDRESS": "64", "RATE_LIMIT_EXEMPT_SECRET": ""}
@@ -72,8 +70,11 @@ def find_nginx() -> str:
 def render_template(variables: Mapping[str, str], template: Path = TEMPLATE) -> str:
     """Substitute ${NAME} for the template's variables, as envsubst would with
     only those names defined; any other ${NAME} left over is an error."""
+    # A tunable whose default is empty (off) may stay empty; the rest need a value.
     missing = [
-        name for name in TEMPLATE_VARIABLES if name not in variables or not (variables[name] or name in MAY_BE_EMPTY)
+        name
+        for name in TEMPLATE_VARIABLES
+        if name not in variables or not (variables[name] or GATEWAY_DEFAULTS.get(name) == "")
     ]
     if missing:
         raise ValueError(f"gateway template needs {', '.join(missing)}")

@@ -31,8 +31,8 @@ async def register(
     normalisation folded; domains as IDNA), so a look-alike of an existing
     account's email or username is a 409. A 422 refuses what such an
     identifier cannot hold: spaces, symbols, invisible characters, a mix of
-    scripts (Latin with a Cyrillic `a`), marks that do not join their letter. A password that is common or made
-    of the email or username is a 422 too."""
+    scripts (Latin with a Cyrillic `a`), marks that do not join their letter.
+    A password that is common or made of the email or username is a 422 too."""
     await limiter.check_client_and_account(
         "register",
         request,

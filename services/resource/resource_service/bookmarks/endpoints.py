@@ -31,7 +31,7 @@ Bookmarks = Annotated[BookmarkRepository, Depends(repository(BookmarkRepository)
 # The list and read routes answer with JSON PostgreSQL writes (the bytes
 # BookmarkRead would write; tests/resource/test_owned.py holds them equal).
 BOOKMARK_FIELDS = fields(BookmarkRead)
-LockedBookmark = Annotated[Bookmark, Depends(caller_row(BookmarkRepository, for_update=True))]
+LockedBookmark = Annotated[Bookmark, Depends(caller_row(BookmarkRepository))]
 
 
 @router.post(

@@ -30,7 +30,7 @@ Items = Annotated[ItemRepository, Depends(repository(ItemRepository))]
 # The list and read routes answer with JSON PostgreSQL writes (the bytes
 # ItemRead would write; tests/resource/test_owned.py holds them equal).
 ITEM_FIELDS = fields(ItemRead)
-LockedItem = Annotated[Item, Depends(caller_row(ItemRepository, for_update=True))]
+LockedItem = Annotated[Item, Depends(caller_row(ItemRepository))]
 
 
 @router.post(

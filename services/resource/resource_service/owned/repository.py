@@ -185,13 +185,11 @@ class OwnedRepository(Generic[Row]):
         found = (await self.session.execute(statement, {"id": row_id, "owner_id": owner_id})).first()
         return (found[0].encode(), found[1]) if found else None
 
-    async def get(self, owner_id: uuid.UUID, row_id: uuid.UUID, *, for_update: bool = False) -> Row | None:
+    async def get_for_update(self, owner_id: uuid.UUID, row_id: uuid.UUID) -> Row | None:
+        """The owner's row, locked: concurrent writers serialise, so an
+        If-Match check stays true until this transaction's UPDATE or DELETE."""
         statement = select(self.model).where(self.model.id == row_id, self.model.owner_id == owner_id)
-        if for_update:
-            # Serialises concurrent writers, so an If-Match check stays true
-            # until this transaction's UPDATE or DELETE.
-            statement = statement.with_for_update()
-        return await self.session.scalar(statement)
+        return await self.session.scalar(statement.with_for_update())
 
     async def count_owned(self, owner_id: uuid.UUID) -> int:
         """How many rows the owner holds (an index-only count on the owner's

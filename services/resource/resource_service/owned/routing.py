@@ -55,15 +55,14 @@ def repository(kind: type[Repository]) -> Callable[[SessionDep], Awaitable[Repos
     return on_session
 
 
-def caller_row(
-    kind: type[OwnedRepository[Row]], *, for_update: bool = False
-) -> Callable[[uuid.UUID, uuid.UUID, SessionDep], Awaitable[Row]]:
-    """A dependency: the caller's row named by `{id}`, 404 when it is missing
-    or someone else's; `for_update` locks it until the transaction ends, so an
-    `If-Match` check stays true until the write."""
+def caller_row(kind: type[OwnedRepository[Row]]) -> Callable[[uuid.UUID, uuid.UUID, SessionDep], Awaitable[Row]]:
+    """A dependency for the routes that change a row: the caller's row named
+    by `{id}`, 404 when it is missing or someone else's, locked until the
+    transaction ends, so an `If-Match` check stays true until the write.
+    (Reads never load a row: see `OwnedRepository.get_json`.)"""
 
     async def load(row_id: RowId, owner_id: CurrentUserId, session: SessionDep) -> Row:
-        return await service.get(kind(session), owner_id, row_id, for_update=for_update)
+        return await service.get_for_update(kind(session), owner_id, row_id)
 
     return load
 

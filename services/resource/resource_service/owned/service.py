@@ -54,12 +54,10 @@ async def get_json(
     return body, make_etag(row_id, version)
 
 
-async def get(
-    repository: OwnedRepository[Row], owner_id: uuid.UUID, row_id: uuid.UUID, *, for_update: bool = False
-) -> Row:
-    """The owner's row, or 404 (also for another user's row); 401 when the
-    owner's account is gone."""
-    row = await repository.get(owner_id, row_id, for_update=for_update)
+async def get_for_update(repository: OwnedRepository[Row], owner_id: uuid.UUID, row_id: uuid.UUID) -> Row:
+    """The owner's row, locked, or 404 (also for another user's row); 401
+    when the owner's account is gone."""
+    row = await repository.get_for_update(owner_id, row_id)
     if row is None:
         await _missing(repository, owner_id)
     return row
