@@ -107,7 +107,7 @@ ITEM_OWNER = {"ix_items_owner_created", "ix_items_owner_title", "ix_items_owner_
 BOOKMARK_OWNER = {"ix_bookmarks_owner_created", "ix_bookmarks_owner_title", "uq_bookmarks_owner_url"}
 
 
-def case(repository: type[OwnedRepository[Any]], query: Any, indexes: set[str]) -> Any:
+def case(repository: type[OwnedRepository], query: Any, indexes: set[str]) -> Any:
     label = ",".join(f"{key}={value}" for key, value in query.model_dump(exclude_defaults=True).items())
     return pytest.param(repository, query, indexes, id=f"{repository.noun}s:{label or 'default'}")
 
@@ -138,7 +138,7 @@ CASES = [
 
 @pytest.mark.parametrize(("repository", "query", "indexes"), CASES)
 async def test_list_queries_use_their_index(
-    engine: AsyncEngine, owner_id: uuid.UUID, repository: type[OwnedRepository[Any]], query: Any, indexes: set[str]
+    engine: AsyncEngine, owner_id: uuid.UUID, repository: type[OwnedRepository], query: Any, indexes: set[str]
 ) -> None:
     async with AsyncSession(engine) as session:
         kind = repository(session)

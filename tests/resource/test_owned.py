@@ -111,6 +111,36 @@ async def test_etag_changes_with_each_update(client: httpx.AsyncClient, kind: Ki
     assert unchanged.headers["etag"] == second
 
 
+async def test_a_patch_to_the_values_already_there_changes_nothing(
+    client: httpx.AsyncClient, kind: Kind, account: Account
+) -> None:
+    created = await client.post(kind.path, json=kind.new(), headers=account.headers)
+    url = f"{kind.path}{created.json()['id']}"
+    same = {name: created.json()[name] for name in kind.new()}
+    patched = await client.patch(url, json=same, headers={**account.headers, "If-Match": created.headers["etag"]})
+    assert patched.status_code == 200
+    assert patched.headers["etag"] == created.headers["etag"]
+    assert patched.json() == created.json()  # updated_at too
+
+    changed = await client.patch(url, json={**same, **kind.change}, headers=account.headers)
+    assert changed.headers["etag"] != created.headers["etag"]
+    assert changed.json()["updated_at"] > created.json()["updated_at"]
+
+
+async def test_write_answers_are_the_bytes_a_read_answers(
+    client: httpx.AsyncClient, kind: Kind, account: Account
+) -> None:
+    created = await client.post(kind.path, json=kind.new(), headers=account.headers)
+    url = f"{kind.path}{created.json()['id']}"
+    read = await client.get(url, headers=account.headers)
+    assert (created.content, created.headers["etag"]) == (read.content, read.headers["etag"])
+    assert created.headers["content-type"] == read.headers["content-type"] == "application/json"
+
+    patched = await client.patch(url, json=kind.change, headers=account.headers)
+    read = await client.get(url, headers=account.headers)
+    assert (patched.content, patched.headers["etag"]) == (read.content, read.headers["etag"])
+
+
 async def test_stale_if_match_is_412_and_changes_nothing(
     client: httpx.AsyncClient, kind: Kind, account: Account
 ) -> None:

@@ -71,6 +71,7 @@ SCENARIOS = {
     "create": "POST /bookmarks/",
     "patch": "PATCH /items/{id} (If-Match)",
 }
+PROFILED = ("list", "create", "patch")
 
 
 @dataclass
@@ -367,6 +368,11 @@ def main() -> None:
     parser.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help=f"which of {','.join(SCENARIOS)} (default: all)"
     )
+    parser.add_argument(
+        "--profile",
+        default=",".join(PROFILED),
+        help=f"scenarios to profile a resource worker under, through the gateway (default {','.join(PROFILED)})",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: bash tools/install-host-deps.sh --bench")
@@ -410,8 +416,12 @@ def main() -> None:
             targets |= {"naive": (naive, naive_etag), "floor": (floor, make_etag)}
             figures = measure(targets, args.scenarios.split(","), users, work, args, secret)
         figures.append(livez_under_login_load(stack, users, work, args, secret))
-        profile = profile_list(stack, users, work, args, secret)
-    write_report(figures, profile, args)
+        profiles = {
+            scenario: profile(stack, scenario, users, work, args, secret)
+            for scenario in args.profile.split(",")
+            if scenario
+        }
+    write_report(figures, profiles, args)
 
 
 def _public_pem(private_key_file: Path) -> bytes:
@@ -425,12 +435,23 @@ GENERATED_START = "<!-- make bench: generated from here -->"
 GENERATED_END = "<!-- make bench: generated up to here -->"
 
 
-def write_report(figures: list[Figure], profile: str, args: argparse.Namespace) -> None:
-    """The table (and the profile) into `args.output` between the generated
+def write_report(figures: list[Figure], profiles: dict[str, str], args: argparse.Namespace) -> None:
+    """The table (and the profiles) into `args.output` between the generated
     markers; what is written around them by hand stays."""
     rows = table(figures)
     print("\n".join(rows))
-    print(profile)
+    described = []
+    for scenario, summary in profiles.items():
+        described += [
+            "",
+            f"Where a resource worker spends its time during `{SCENARIOS[scenario]}` through the gateway "
+            "(py-spy, 10 s, share of samples):",
+            "",
+            "```",
+            summary,
+            "```",
+        ]
+    print("\n".join(described))
     command = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else "")
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -448,13 +469,7 @@ def write_report(figures: list[Figure], profile: str, args: argparse.Namespace) 
             *rows,
             "",
             f"![chart]({png.name})",
-            "",
-            "Where a resource worker spends its time during `GET /bookmarks/?limit=20` through the gateway "
-            "(py-spy, 10 s, share of samples):",
-            "",
-            "```",
-            profile,
-            "```",
+            *described,
             GENERATED_END,
         ]
     )
@@ -469,8 +484,8 @@ def write_report(figures: list[Figure], profile: str, args: argparse.Namespace) 
     print(f"wrote {args.output} and {png}")
 
 
-def profile_list(stack: Stack, users: VirtualUsers, work: Path, args: argparse.Namespace, secret: str) -> str:
-    """py-spy on one resource worker while wrk lists bookmarks through the
+def profile(stack: Stack, scenario: str, users: VirtualUsers, work: Path, args: argparse.Namespace, secret: str) -> str:
+    """py-spy on one resource worker while wrk drives `scenario` through the
     gateway: the functions that take the most samples, by themselves and
     with what they call (our code, the frameworks)."""
     service = stack.services["resource"]
@@ -483,7 +498,7 @@ def profile_list(stack: Stack, users: VirtualUsers, work: Path, args: argparse.N
         stderr=subprocess.DEVNULL,
     )
     time.sleep(1)  # attached
-    wrk(stack.gateway_url, "list", users.data_file(work / "users.tsv", make_etag, "list"), args, secret, 10)
+    wrk(stack.gateway_url, scenario, users.data_file(work / "users.tsv", make_etag, scenario), args, secret, 10)
     if spy.wait(timeout=60) != 0 or not raw.exists():
         raise RuntimeError(f"py-spy could not record the resource worker (pid {worker}): it needs ptrace (root)")
     return summarise_profile(raw.read_text())

@@ -40,7 +40,7 @@ def create_service_app(
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
-        state.reader = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+        state.autocommit = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
         state.health = health.HealthProbe(engine, settings.migrations_dir, settings.health_timeout)
         try:
             async with lifespan(app) if lifespan else nullcontext():

@@ -3,7 +3,8 @@
 The session dependency owns the transaction: it commits when the endpoint
 returns and rolls back when it raises. Service code only flushes. Reads
 (GET, HEAD) write nothing and run each statement on its own, with no
-transaction around it.
+transaction around it; so do the writes of a service that declares every
+write a single statement (`ServiceState.autocommit_writes`).
 
 One exception, on purpose: replaying a refresh token (auth's
 `tokens.service.rotate`) commits the revocation of the token's whole family
@@ -140,7 +141,8 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     state = service_state(request, ServiceState)
-    sessions = state.reader if request.method in READ_METHODS else state.sessionmaker
+    autocommit = state.autocommit_writes or request.method in READ_METHODS
+    sessions = state.autocommit if autocommit else state.sessionmaker
     async with sessions() as session:
         try:
             yield session

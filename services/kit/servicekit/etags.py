@@ -33,9 +33,13 @@ def _strong_tags(header: str) -> set[str]:
     return {f'"{opaque}"' for weak, opaque in _ENTITY_TAG.findall(header) if not weak}
 
 
+def names_tags(if_match: str | None) -> bool:
+    """Whether `If-Match` asks for particular tags: it is neither absent nor
+    `*` (which any current version satisfies)."""
+    return if_match is not None and if_match.strip() != "*"
+
+
 def check_if_match(if_match: str | None, current: str) -> None:
     """Raise 412 unless `If-Match` is absent, `*`, or lists `current`."""
-    if if_match is None or if_match.strip() == "*":
-        return
-    if current not in _strong_tags(if_match):
+    if names_tags(if_match) and current not in _strong_tags(if_match or ""):
         raise PreconditionFailed()

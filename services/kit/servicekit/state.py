@@ -8,7 +8,7 @@ declared once, with its type. Code reaches them the same way in every
 service: `service_state(request, ServiceState).limiter`.
 """
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,10 +30,15 @@ class ServiceState(State):
     sessions: ActiveSessions
     # Set when the app starts (`create_service_app`): both need the engine.
     sessionmaker: async_sessionmaker[AsyncSession]
-    # Sessions for reads (GET, HEAD): each statement on its own, no
-    # transaction around them (see servicekit.db.get_session).
-    reader: async_sessionmaker[AsyncSession]
+    # Sessions whose statements each commit on their own, no transaction
+    # around them: for reads (GET, HEAD), and for writes too where
+    # `autocommit_writes` (see servicekit.db.get_session).
+    autocommit: async_sessionmaker[AsyncSession]
     health: "HealthProbe"
+    # True for a service whose every write is one statement (or a read of a
+    # row's version followed by one statement conditional on it): a
+    # transaction around it would only add a BEGIN and a COMMIT round trip.
+    autocommit_writes: ClassVar[bool] = False
 
     def __init__(self, settings: ServiceSettings, token_verifier: TokenVerifier) -> None:
         super().__init__()

@@ -12,6 +12,10 @@ class ResourceState(ServiceState):
     its own settings."""
 
     settings: ResourceSettings
+    # Each write is one statement: an INSERT whose quota check is inside it,
+    # or an UPDATE / DELETE conditional on the version whose ETag matched
+    # `If-Match` (see owned.service).
+    autocommit_writes = True
 
 
 # Routes take the caller as `CurrentUserId`, the token's subject, trusted without

@@ -3,7 +3,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from resource_service.bookmarks import service
-from resource_service.bookmarks.models import Bookmark
 from resource_service.bookmarks.repository import BookmarkRepository
 from resource_service.bookmarks.schemas import BookmarkCreate, BookmarkQuery, BookmarkRead, BookmarkUpdate
 from resource_service.bookmarks.service import BookmarkExists
@@ -11,15 +10,13 @@ from resource_service.deps import RowQuota, WriteLimit
 from resource_service.owned import service as owned
 from resource_service.owned.routing import (
     RowId,
-    caller_row,
-    created,
     errors,
     fields,
+    json_created,
     json_page,
     json_row,
     repository,
     serve_bare_path,
-    with_etag,
 )
 from resource_service.owned.service import QuotaReached
 from servicekit.auth import CurrentUserId
@@ -28,15 +25,15 @@ from servicekit.etags import IfMatchHeader
 router = APIRouter(prefix="/bookmarks", tags=["bookmarks"])
 
 Bookmarks = Annotated[BookmarkRepository, Depends(repository(BookmarkRepository))]
-# The list and read routes answer with JSON PostgreSQL writes (the bytes
-# BookmarkRead would write; tests/resource/test_owned.py holds them equal).
+# Every route answers with JSON PostgreSQL writes (the bytes BookmarkRead
+# would write; tests/resource/test_owned.py holds them equal).
 BOOKMARK_FIELDS = fields(BookmarkRead)
-LockedBookmark = Annotated[Bookmark, Depends(caller_row(BookmarkRepository))]
 
 
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
+    response_model=BookmarkRead,
     dependencies=[WriteLimit],
     responses=errors(BookmarkExists, QuotaReached, write=True),
     summary="Create a bookmark",
@@ -47,8 +44,7 @@ async def create_bookmark(
     bookmarks: Bookmarks,
     quota: RowQuota,
     request: Request,
-    response: Response,
-) -> BookmarkRead:
+) -> Response:
     """Create a bookmark owned by the caller. Answers 201 with the bookmark, its URL in `Location` and its
     `ETag`. `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.
 
@@ -58,8 +54,8 @@ async def create_bookmark(
 
     An account keeps at most `MAX_ROWS_PER_USER` bookmarks (10 000 by default): past it, a 409.
     """
-    bookmark = await service.create(bookmarks, owner_id, data, quota)
-    return created(request, response, "read_bookmark", bookmark, BookmarkRead)
+    body, bookmark_id, etag = await service.create(bookmarks, owner_id, data, quota, BOOKMARK_FIELDS)
+    return json_created(request, "read_bookmark", body, bookmark_id, etag)
 
 
 @router.get("/", response_model=list[BookmarkRead], responses=errors(), summary="List your bookmarks")
@@ -85,25 +81,25 @@ async def read_bookmark(bookmark_id: RowId, owner_id: CurrentUserId, bookmarks: 
 
 @router.patch(
     "/{id}",
+    response_model=BookmarkRead,
     dependencies=[WriteLimit],
     responses=errors(BookmarkExists, row=True, write=True),
     summary="Change a bookmark",
 )
 async def update_bookmark(
-    bookmark: LockedBookmark,
+    bookmark_id: RowId,
     patch: BookmarkUpdate,
+    owner_id: CurrentUserId,
     bookmarks: Bookmarks,
-    response: Response,
     if_match: IfMatchHeader = None,
-) -> BookmarkRead:
+) -> Response:
     """Partial update: only the fields sent change; a required field sent as `null` is a 422. Send the `ETag`
     you last saw as `If-Match` to change it only if nobody else has (412 otherwise). Answers with the changed
     row and its new `ETag`.
 
     Changing `url` to one you already bookmarked is a 409 naming that bookmark in `existing_id`.
     """
-    bookmark = await service.update(bookmarks, bookmark, patch, if_match)
-    return with_etag(response, bookmark, BookmarkRead)
+    return json_row(*await service.update(bookmarks, owner_id, bookmark_id, patch, if_match, BOOKMARK_FIELDS))
 
 
 @router.delete(
@@ -113,9 +109,11 @@ async def update_bookmark(
     responses=errors(row=True, write=True),
     summary="Delete a bookmark",
 )
-async def delete_bookmark(bookmark: LockedBookmark, bookmarks: Bookmarks, if_match: IfMatchHeader = None) -> None:
+async def delete_bookmark(
+    bookmark_id: RowId, owner_id: CurrentUserId, bookmarks: Bookmarks, if_match: IfMatchHeader = None
+) -> None:
     """Delete one of the caller's bookmarks. Honours `If-Match` like PATCH."""
-    await owned.delete(bookmarks, bookmark, if_match)
+    await owned.delete(bookmarks, owner_id, bookmark_id, if_match)
 
 
 serve_bare_path(router)

@@ -8,7 +8,7 @@ from resource_service.bookmarks.schemas import BookmarkQuery
 from resource_service.owned.repository import OwnedRepository
 
 
-class BookmarkRepository(OwnedRepository[Bookmark]):
+class BookmarkRepository(OwnedRepository):
     model = Bookmark
     noun = "bookmark"
     search_columns = (Bookmark.title, Bookmark.url, Bookmark.description)

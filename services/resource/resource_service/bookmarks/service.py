@@ -1,6 +1,6 @@
 import uuid
 
-from resource_service.bookmarks.models import UNIQUE_URL, Bookmark
+from resource_service.bookmarks.models import UNIQUE_URL
 from resource_service.bookmarks.repository import BookmarkRepository
 from resource_service.bookmarks.schemas import BookmarkCreate, BookmarkUpdate
 from resource_service.owned import service as owned
@@ -23,19 +23,25 @@ async def _already_bookmarked(
     return BookmarkExists(await bookmarks.id_for_url(owner_id, url))
 
 
-async def create(bookmarks: BookmarkRepository, owner_id: uuid.UUID, data: BookmarkCreate, quota: int) -> Bookmark:
+async def create(
+    bookmarks: BookmarkRepository, owner_id: uuid.UUID, data: BookmarkCreate, quota: int, fields: tuple[str, ...]
+) -> tuple[bytes, uuid.UUID, str]:
     try:
-        return await owned.create(bookmarks, Bookmark(owner_id=owner_id, **data.model_dump()), quota)
+        return await owned.create(bookmarks, owner_id, data.model_dump(), quota, fields)
     except DuplicateKey as error:
         raise await _already_bookmarked(bookmarks, error, owner_id, data.url) from None
 
 
 async def update(
-    bookmarks: BookmarkRepository, bookmark: Bookmark, patch: BookmarkUpdate, if_match: str | None
-) -> Bookmark:
-    owner_id = bookmark.owner_id  # read now: a refused write expires the row
+    bookmarks: BookmarkRepository,
+    owner_id: uuid.UUID,
+    bookmark_id: uuid.UUID,
+    patch: BookmarkUpdate,
+    if_match: str | None,
+    fields: tuple[str, ...],
+) -> tuple[bytes, str]:
     try:
-        return await owned.update(bookmarks, bookmark, patch, if_match)
+        return await owned.update(bookmarks, owner_id, bookmark_id, patch, if_match, fields)
     except DuplicateKey as error:
         assert patch.url is not None  # only a new URL can collide
         raise await _already_bookmarked(bookmarks, error, owner_id, patch.url) from None

@@ -3,22 +3,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from resource_service.deps import RowQuota, WriteLimit
-from resource_service.items import service
-from resource_service.items.models import Item
 from resource_service.items.repository import ItemRepository
 from resource_service.items.schemas import ItemCreate, ItemQuery, ItemRead, ItemUpdate
 from resource_service.owned import service as owned
 from resource_service.owned.routing import (
     RowId,
-    caller_row,
-    created,
     errors,
     fields,
+    json_created,
     json_page,
     json_row,
     repository,
     serve_bare_path,
-    with_etag,
 )
 from resource_service.owned.service import QuotaReached
 from servicekit.auth import CurrentUserId
@@ -27,22 +23,22 @@ from servicekit.etags import IfMatchHeader
 router = APIRouter(prefix="/items", tags=["items"])
 
 Items = Annotated[ItemRepository, Depends(repository(ItemRepository))]
-# The list and read routes answer with JSON PostgreSQL writes (the bytes
-# ItemRead would write; tests/resource/test_owned.py holds them equal).
+# Every route answers with JSON PostgreSQL writes (the bytes ItemRead would
+# write; tests/resource/test_owned.py holds them equal).
 ITEM_FIELDS = fields(ItemRead)
-LockedItem = Annotated[Item, Depends(caller_row(ItemRepository))]
 
 
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
+    response_model=ItemRead,
     dependencies=[WriteLimit],
     responses=errors(QuotaReached, write=True),
     summary="Create an item",
 )
 async def create_item(
-    data: ItemCreate, owner_id: CurrentUserId, items: Items, quota: RowQuota, request: Request, response: Response
-) -> ItemRead:
+    data: ItemCreate, owner_id: CurrentUserId, items: Items, quota: RowQuota, request: Request
+) -> Response:
     """Create an item owned by the caller. Answers 201 with the item, its URL in `Location` and its `ETag`.
     `id`, `owner_id` and the timestamps are set by the server; sending them is a 422.
 
@@ -51,8 +47,8 @@ async def create_item(
 
     An account keeps at most `MAX_ROWS_PER_USER` items (10 000 by default): past it, a 409.
     """
-    item = await service.create(items, owner_id, data, quota)
-    return created(request, response, "read_item", item, ItemRead)
+    body, item_id, etag = await owned.create(items, owner_id, data.model_dump(), quota, ITEM_FIELDS)
+    return json_created(request, "read_item", body, item_id, etag)
 
 
 @router.get("/", response_model=list[ItemRead], responses=errors(), summary="List your items")
@@ -75,16 +71,21 @@ async def read_item(item_id: RowId, owner_id: CurrentUserId, items: Items) -> Re
     return json_row(*await owned.get_json(items, owner_id, item_id, ITEM_FIELDS))
 
 
-@router.patch("/{id}", dependencies=[WriteLimit], responses=errors(row=True, write=True), summary="Change an item")
+@router.patch(
+    "/{id}",
+    response_model=ItemRead,
+    dependencies=[WriteLimit],
+    responses=errors(row=True, write=True),
+    summary="Change an item",
+)
 async def update_item(
-    item: LockedItem, patch: ItemUpdate, items: Items, response: Response, if_match: IfMatchHeader = None
-) -> ItemRead:
+    item_id: RowId, patch: ItemUpdate, owner_id: CurrentUserId, items: Items, if_match: IfMatchHeader = None
+) -> Response:
     """Partial update: only the fields sent change; a required field sent as `null` is a 422. Send the `ETag`
     you last saw as `If-Match` to change it only if nobody else has (412 otherwise). Answers with the changed
     row and its new `ETag`.
     """
-    item = await owned.update(items, item, patch, if_match)
-    return with_etag(response, item, ItemRead)
+    return json_row(*await owned.update(items, owner_id, item_id, patch, if_match, ITEM_FIELDS))
 
 
 @router.delete(
@@ -94,9 +95,9 @@ async def update_item(
     responses=errors(row=True, write=True),
     summary="Delete an item",
 )
-async def delete_item(item: LockedItem, items: Items, if_match: IfMatchHeader = None) -> None:
+async def delete_item(item_id: RowId, owner_id: CurrentUserId, items: Items, if_match: IfMatchHeader = None) -> None:
     """Delete one of the caller's items. Honours `If-Match` like PATCH."""
-    await owned.delete(items, item, if_match)
+    await owned.delete(items, owner_id, item_id, if_match)
 
 
 serve_bare_path(router)

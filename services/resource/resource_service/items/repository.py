@@ -7,7 +7,7 @@ from resource_service.items.schemas import ItemQuery
 from resource_service.owned.repository import OwnedRepository
 
 
-class ItemRepository(OwnedRepository[Item]):
+class ItemRepository(OwnedRepository):
     model = Item
     noun = "item"
     search_columns = (Item.title, Item.description)

@@ -2,9 +2,9 @@
 another user is indistinguishable from a row that does not exist."""
 
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -15,24 +15,27 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
+    case,
     cast,
+    delete,
+    false,
     func,
+    insert,
     or_,
     select,
     true,
+    tuple_,
+    update,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.orm.exc import StaleDataError
 
-from resource_service.owned.models import OwnedMixin, users
+from resource_service.owned.models import users
 from resource_service.owned.schemas import ListQuery
 from servicekit.db import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlstate, violated_constraint
-from servicekit.errors import PreconditionFailed, Unauthorized
-
-Row = TypeVar("Row", bound=OwnedMixin)
+from servicekit.errors import Unauthorized
 
 
 class AccountGone(Unauthorized):
@@ -70,11 +73,16 @@ def _contains(text: str) -> str:
     return f"%{escaped}%"
 
 
-# Statements built once per shape (see OwnedRepository._page_json_statement).
-_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+# Statements built once per shape (see OwnedRepository._statement).
+_STATEMENTS: dict[tuple[Any, ...], Any] = {}
 
 
-class OwnedRepository(Generic[Row]):
+def _row(owner_id: uuid.UUID, row_id: uuid.UUID, version: int | None = None) -> dict[str, Any]:
+    """The bind parameters naming one of the owner's rows (`_the_row`)."""
+    return {"row_id": row_id, "row_owner_id": owner_id, "row_version": version}
+
+
+class OwnedRepository:
     model: ClassVar[type[Any]]
     noun: ClassVar[str]
     # Columns `q` searches (ILIKE within the owner's rows, which the owner
@@ -170,31 +178,19 @@ class OwnedRepository(Generic[Row]):
         self, owner_id: uuid.UUID, row_id: uuid.UUID, fields: tuple[str, ...]
     ) -> tuple[bytes, int] | None:
         """The owner's row as JSON PostgreSQL wrote, and its version."""
-        shape = (type(self), "row", fields)
-        statement = _STATEMENTS.get(shape)
-        if statement is None:
-            row = (
-                select(self.model.__table__)
-                .where(self.model.id == bindparam("id"), self.model.owner_id == bindparam("owner_id"))
-                .subquery("p")
-            )
+
+        def build() -> Select[Any]:
+            row = select(self.model.__table__).where(*self._the_row(at_version=False)).subquery("p")
             documents = self._documents(row, fields)
-            statement = _STATEMENTS[shape] = select(documents.c.doc, row.c.version).select_from(
-                row.join(documents, true())
-            )
-        found = (await self.session.execute(statement, {"id": row_id, "owner_id": owner_id})).first()
+            return select(documents.c.doc, row.c.version).select_from(row.join(documents, true()))
+
+        found = (await self.session.execute(self._statement(("row", fields), build), _row(owner_id, row_id))).first()
         return (found[0].encode(), found[1]) if found else None
 
-    async def get_for_update(self, owner_id: uuid.UUID, row_id: uuid.UUID) -> Row | None:
-        """The owner's row, locked: concurrent writers serialise, so an
-        If-Match check stays true until this transaction's UPDATE or DELETE."""
-        statement = select(self.model).where(self.model.id == row_id, self.model.owner_id == owner_id)
-        return await self.session.scalar(statement.with_for_update())
-
-    async def count_owned(self, owner_id: uuid.UUID) -> int:
-        """How many rows the owner holds (an index-only count on the owner's
-        index)."""
-        return await self.session.scalar(select(func.count()).where(self.model.owner_id == owner_id)) or 0
+    def _count_owned(self, owner_id: ColumnElement[Any]) -> ColumnElement[int]:
+        """How many rows the owner holds: an index-only count on the owner's
+        index."""
+        return select(func.count()).select_from(self.model).where(self.model.owner_id == owner_id).scalar_subquery()
 
     async def owner_exists(self, owner_id: uuid.UUID) -> bool:
         """Whether the account still exists: asked only when a lookup found
@@ -202,29 +198,115 @@ class OwnedRepository(Generic[Row]):
         # Only `users.id`: the one column the resource role may read.
         return await self.session.scalar(select(users.c.id).where(users.c.id == owner_id)) is not None
 
-    async def add(self, row: Row) -> Row:
-        async with self._writing():
-            self.session.add(row)
-        return row
+    def _returning_json(self, write: Any, fields: tuple[str, ...]) -> Select[Any]:
+        """`write` (an INSERT or UPDATE ... RETURNING the whole row) answering
+        with the row as JSON, as `get_json` writes it, and its version."""
+        written = write.returning(*self.model.__table__.c).cte("written")
+        documents = self._documents(written, fields)
+        return select(documents.c.doc, written.c.version).select_from(written.join(documents, true()))
 
-    async def update(self, row: Row, changes: Mapping[str, Any]) -> Row:
-        async with self._writing():
-            for name, value in changes.items():
-                setattr(row, name, value)
-        return row
+    # The writes' bind parameters are named apart from the columns (`new_url`,
+    # `row_id`): SQLAlchemy takes a parameter named like a column of an
+    # INSERT or UPDATE for a value to set.
 
-    async def delete(self, row: Row) -> None:
-        async with self._writing():
-            await self.session.delete(row)
+    async def insert_json(
+        self, values: Mapping[str, Any], quota: int, fields: tuple[str, ...]
+    ) -> tuple[bytes, uuid.UUID] | None:
+        """Insert a row of `values` (its owner among them) unless the owner
+        already holds `quota` rows: the row as JSON and its id, or None at the
+        quota. One statement: the count and the insert are one round trip (a
+        burst of parallel creates may pass the quota by at most the burst,
+        which the per-account write limit bounds)."""
+        row = {"id": uuid.uuid4(), "version": 1, **values}
+
+        def build() -> Select[Any]:
+            table = self.model.__table__
+            new = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in row}
+            below_quota = self._count_owned(new["owner_id"]) < bindparam("quota", type_=Integer)
+            write = insert(table).from_select(list(new), select(*new.values()).where(below_quota))
+            return self._returning_json(write, fields)
+
+        statement = self._statement(("insert", fields, tuple(row)), build)
+        parameters = {**{f"new_{name}": value for name, value in row.items()}, "quota": quota}
+        async with self._refusals():
+            found = (await self.session.execute(statement, parameters)).first()
+        return (found[0].encode(), row["id"]) if found else None
+
+    async def update_json(
+        self,
+        owner_id: uuid.UUID,
+        row_id: uuid.UUID,
+        changes: Mapping[str, Any],
+        version: int | None,
+        fields: tuple[str, ...],
+    ) -> tuple[bytes, int] | None:
+        """Apply `changes` to the owner's row - only while it is still at
+        `version`, when given - and answer with the row as JSON and its
+        version; None when no such row (or not at that version). A change
+        that changes nothing leaves the row, its version and its
+        `updated_at` as they were."""
+
+        def build() -> Select[Any]:
+            table = self.model.__table__
+            columns = [table.c[name] for name in changes]
+            new = [bindparam(f"new_{column.name}", type_=column.type) for column in columns]
+            changed = tuple_(*columns).is_distinct_from(tuple_(*new)) if columns else false()
+            assignments: dict[Any, Any] = dict(zip(columns, new, strict=True))
+            assignments[table.c.version] = case((changed, table.c.version + 1), else_=table.c.version)
+            assignments[table.c.updated_at] = case((changed, func.now()), else_=table.c.updated_at)
+            write = update(table).where(*self._the_row(at_version=version is not None)).values(assignments)
+            return self._returning_json(write, fields)
+
+        statement = self._statement(("update", fields, tuple(changes), version is None), build)
+        parameters = {f"new_{name}": value for name, value in changes.items()}
+        async with self._refusals():
+            found = (await self.session.execute(statement, {**parameters, **_row(owner_id, row_id, version)})).first()
+        return (found[0].encode(), found[1]) if found else None
+
+    async def version_of(self, owner_id: uuid.UUID, row_id: uuid.UUID) -> int | None:
+        """The owner's row's version (what its ETag is made of), or None."""
+
+        def build() -> Select[Any]:
+            return select(self.model.version).where(*self._the_row(at_version=False))
+
+        version: int | None = await self.session.scalar(self._statement(("version",), build), _row(owner_id, row_id))
+        return version
+
+    async def delete(self, owner_id: uuid.UUID, row_id: uuid.UUID, version: int | None) -> bool:
+        """Delete the owner's row - only while it is still at `version`, when
+        given; whether it was."""
+
+        def build() -> Any:
+            table = self.model.__table__
+            return delete(table).where(*self._the_row(at_version=version is not None)).returning(table.c.id)
+
+        statement = self._statement(("delete", version is None), build)
+        return await self.session.scalar(statement, _row(owner_id, row_id, version)) is not None
+
+    def _the_row(self, *, at_version: bool) -> list[ColumnElement[bool]]:
+        """One of the owner's rows by id (and at a version): see `_row`."""
+        table = self.model.__table__
+        conditions = [table.c.id == bindparam("row_id"), table.c.owner_id == bindparam("row_owner_id")]
+        return conditions + ([table.c.version == bindparam("row_version")] if at_version else [])
+
+    def _statement(self, shape: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """The statement of this kind for `shape`, built once: every value is
+        a bind parameter, so building it - and SQLAlchemy's cache key of it -
+        is not paid per request."""
+        key = (type(self), *shape)
+        statement = _STATEMENTS.get(key)
+        if statement is None:
+            statement = _STATEMENTS[key] = build()
+        return statement
 
     @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[None]:
-        """Flush the changes made inside in a savepoint, and translate what
-        the database refuses: the transaction stays usable afterwards (a
-        domain may still look up the row it collided with)."""
+    async def _refusals(self) -> AsyncIterator[None]:
+        """Translate what the database refuses a write for. Each write is a
+        statement of its own (see ResourceState.autocommit_writes): a refused
+        one leaves nothing behind, and the domain may still look up the row it
+        collided with."""
         try:
-            async with self.session.begin_nested():
-                yield
+            yield
         except IntegrityError as exc:
             code = sqlstate(exc)
             if code == FOREIGN_KEY_VIOLATION:
@@ -234,6 +316,3 @@ class OwnedRepository(Generic[Row]):
             if code == UNIQUE_VIOLATION:
                 raise DuplicateKey(violated_constraint(exc)) from None
             raise
-        except StaleDataError:
-            # The row changed or vanished between our read and our write.
-            raise PreconditionFailed() from None

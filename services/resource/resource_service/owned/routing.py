@@ -1,21 +1,18 @@
-"""What the routes of every kind of owned row share: the dependencies that
-load the caller's row (404 otherwise), the errors each route declares, the
-`ETag`, `Location` and paging headers, and the bare collection path. The
-routes themselves are written out, one function each, in `items/` and
-`bookmarks/`."""
+"""What the routes of every kind of owned row share: the repository
+dependency, the errors each route declares, the answers with the JSON
+PostgreSQL wrote and their `ETag`, `Location` and paging headers, and the
+bare collection path. The routes themselves are written out, one function
+each, in `items/` and `bookmarks/`."""
 
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.routing import APIRoute
 
-from resource_service.owned import service
-from resource_service.owned.models import OwnedMixin
-from resource_service.owned.repository import OwnedRepository, Row
+from resource_service.owned.repository import OwnedRepository
 from resource_service.owned.schemas import ListQuery, RowRead
-from servicekit.auth import CurrentUserId
 from servicekit.db import SessionDep
 from servicekit.errors import (
     AppError,
@@ -29,8 +26,7 @@ from servicekit.errors import (
 from servicekit.pagination import set_page_headers
 
 RowId = Annotated[uuid.UUID, Path(alias="id", description="The row's id (a UUID).")]
-Repository = TypeVar("Repository", bound=OwnedRepository[Any])
-Read = TypeVar("Read", bound=RowRead)
+Repository = TypeVar("Repository", bound=OwnedRepository)
 
 
 def errors(*domain: type[AppError], row: bool = False, write: bool = False) -> dict[int | str, dict[str, Any]]:
@@ -55,30 +51,13 @@ def repository(kind: type[Repository]) -> Callable[[SessionDep], Awaitable[Repos
     return on_session
 
 
-def caller_row(kind: type[OwnedRepository[Row]]) -> Callable[[uuid.UUID, uuid.UUID, SessionDep], Awaitable[Row]]:
-    """A dependency for the routes that change a row: the caller's row named
-    by `{id}`, 404 when it is missing or someone else's, locked until the
-    transaction ends, so an `If-Match` check stays true until the write.
-    (Reads never load a row: see `OwnedRepository.get_json`.)"""
-
-    async def load(row_id: RowId, owner_id: CurrentUserId, session: SessionDep) -> Row:
-        return await service.get_for_update(kind(session), owner_id, row_id)
-
-    return load
-
-
-def with_etag(response: Response, row: OwnedMixin, schema: type[Read]) -> Read:
-    """`row` as `schema`, with its `ETag` set on `response`."""
-    response.headers["ETag"] = service.etag(row)
-    return schema.model_validate(row)
-
-
-def created(request: Request, response: Response, route_name: str, row: OwnedMixin, schema: type[Read]) -> Read:
-    """A 201's body and headers: `Location` names the route `route_name` for
-    `row`, origin-relative (RFC 9110 §10.2.2) - never built from the client's
-    Host header - and the `ETag`."""
-    response.headers["Location"] = request.url_for(route_name, id=str(row.id)).path
-    return with_etag(response, row, schema)
+def json_created(request: Request, route_name: str, body: bytes, row_id: uuid.UUID, etag: str) -> Response:
+    """A 201 with the new row as PostgreSQL wrote it: `Location` names the
+    route `route_name` for it, origin-relative (RFC 9110 §10.2.2) - never
+    built from the client's Host header - and the `ETag`."""
+    location = request.url_for(route_name, id=str(row_id)).path
+    headers = {"Location": location, "ETag": etag}
+    return Response(body, status_code=status.HTTP_201_CREATED, media_type="application/json", headers=headers)
 
 
 def json_page(request: Request, query: ListQuery, body: bytes, total: int) -> Response:

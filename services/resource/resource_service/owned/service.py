@@ -1,20 +1,24 @@
 """The operations every kind of owned row supports. Domains wrap them where
-they add meaning (a bookmark's duplicate URL)."""
+they add meaning (a bookmark's duplicate URL).
+
+Every operation is one statement, or two: a write under `If-Match` first
+reads the row's version, checks the ETag made of it, then writes only while
+the row is still at that version - the row's own optimistic lock, so no
+transaction needs to hold it in between (412 when it moved on). Rows come
+back as the JSON PostgreSQL writes (see OwnedRepository._documents): no row
+is loaded into Python objects and validated again on the way out.
+"""
 
 import uuid
+from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from pydantic import BaseModel
 
-from resource_service.owned.models import OwnedMixin
-from resource_service.owned.repository import AccountGone, OwnedRepository, Row
+from resource_service.owned.repository import AccountGone, OwnedRepository
 from resource_service.owned.schemas import ListQuery
-from servicekit.errors import Conflict, NotFound
-from servicekit.etags import check_if_match, make_etag
-
-
-def etag(row: OwnedMixin) -> str:
-    return make_etag(row.id, row.version)
+from servicekit.errors import Conflict, NotFound, PreconditionFailed
+from servicekit.etags import check_if_match, make_etag, names_tags
 
 
 class QuotaReached(Conflict):
@@ -22,17 +26,20 @@ class QuotaReached(Conflict):
         super().__init__(f"You already have {limit} {noun}s, as many as an account may keep; delete some first.")
 
 
-async def create(repository: OwnedRepository[Row], row: Row, quota: int) -> Row:
-    """Add `row` unless its owner already holds `quota` rows of its kind (a
-    burst of parallel creates may pass it by at most the burst, which the
-    per-account write limit bounds)."""
-    if await repository.count_owned(row.owner_id) >= quota:
+async def create(
+    repository: OwnedRepository, owner_id: uuid.UUID, values: Mapping[str, Any], quota: int, fields: tuple[str, ...]
+) -> tuple[bytes, uuid.UUID, str]:
+    """Add a row of `values` unless its owner already holds `quota` rows of
+    its kind: the row as JSON (`fields` of it), its id and its ETag."""
+    created = await repository.insert_json({"owner_id": owner_id, **values}, quota, fields)
+    if created is None:
         raise QuotaReached(repository.noun, quota)
-    return await repository.add(row)
+    body, row_id = created
+    return body, row_id, make_etag(row_id, 1)
 
 
 async def list_json(
-    repository: OwnedRepository[Any], owner_id: uuid.UUID, query: ListQuery, fields: tuple[str, ...]
+    repository: OwnedRepository, owner_id: uuid.UUID, query: ListQuery, fields: tuple[str, ...]
 ) -> tuple[bytes, int]:
     """A page of the owner's rows as a JSON array (`fields` of each), and
     how many match in all; 401 when the owner's account is gone."""
@@ -43,7 +50,7 @@ async def list_json(
 
 
 async def get_json(
-    repository: OwnedRepository[Any], owner_id: uuid.UUID, row_id: uuid.UUID, fields: tuple[str, ...]
+    repository: OwnedRepository, owner_id: uuid.UUID, row_id: uuid.UUID, fields: tuple[str, ...]
 ) -> tuple[bytes, str]:
     """The owner's row as JSON (`fields` of it) and its ETag, or 404 (also
     for another user's row); 401 when the owner's account is gone."""
@@ -54,26 +61,56 @@ async def get_json(
     return body, make_etag(row_id, version)
 
 
-async def get_for_update(repository: OwnedRepository[Row], owner_id: uuid.UUID, row_id: uuid.UUID) -> Row:
-    """The owner's row, locked, or 404 (also for another user's row); 401
-    when the owner's account is gone."""
-    row = await repository.get_for_update(owner_id, row_id)
-    if row is None:
+async def update(
+    repository: OwnedRepository,
+    owner_id: uuid.UUID,
+    row_id: uuid.UUID,
+    patch: BaseModel,
+    if_match: str | None,
+    fields: tuple[str, ...],
+) -> tuple[bytes, str]:
+    """Apply the fields `patch` was sent with to the owner's row, under
+    `If-Match`: the changed row as JSON and its new ETag; 404, 412 or 401
+    otherwise."""
+    version = await _version_matching(repository, owner_id, row_id, if_match)
+    changed = await repository.update_json(owner_id, row_id, patch.model_dump(exclude_unset=True), version, fields)
+    if changed is None:
+        await _overtaken(repository, owner_id, version)
+    body, new_version = changed
+    return body, make_etag(row_id, new_version)
+
+
+async def delete(repository: OwnedRepository, owner_id: uuid.UUID, row_id: uuid.UUID, if_match: str | None) -> None:
+    """Delete the owner's row under `If-Match`; 404, 412 or 401 otherwise."""
+    version = await _version_matching(repository, owner_id, row_id, if_match)
+    if not await repository.delete(owner_id, row_id, version):
+        await _overtaken(repository, owner_id, version)
+
+
+async def _version_matching(
+    repository: OwnedRepository, owner_id: uuid.UUID, row_id: uuid.UUID, if_match: str | None
+) -> int | None:
+    """The row's version whose ETag `If-Match` names (412 if it names
+    another), or None when `If-Match` asks nothing (absent or `*`): then
+    the write goes ahead whatever the version."""
+    if not names_tags(if_match):
+        return None
+    version = await repository.version_of(owner_id, row_id)
+    if version is None:
         await _missing(repository, owner_id)
-    return row
+    check_if_match(if_match, make_etag(row_id, version))
+    return version
 
 
-async def _missing(repository: OwnedRepository[Any], owner_id: uuid.UUID) -> NoReturn:
+async def _overtaken(repository: OwnedRepository, owner_id: uuid.UUID, version: int | None) -> NoReturn:
+    """A write found no row: under `If-Match`, the row moved on (or went)
+    since its version was checked, a 412; otherwise it is missing."""
+    if version is not None:
+        raise PreconditionFailed()
+    await _missing(repository, owner_id)
+
+
+async def _missing(repository: OwnedRepository, owner_id: uuid.UUID) -> NoReturn:
     if not await repository.owner_exists(owner_id):
         raise AccountGone()
     raise NotFound(f"No {repository.noun} with this id.")
-
-
-async def update(repository: OwnedRepository[Row], row: Row, patch: BaseModel, if_match: str | None) -> Row:
-    check_if_match(if_match, etag(row))
-    return await repository.update(row, patch.model_dump(exclude_unset=True))
-
-
-async def delete(repository: OwnedRepository[Row], row: Row, if_match: str | None) -> None:
-    check_if_match(if_match, etag(row))
-    await repository.delete(row)
