@@ -44,9 +44,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
+from compose_stack import compose_stack
 
 from hoststack.procs import ManagedProcess, free_port, http_status, wait_until
 from hoststack.stack import DB_NAME, Stack, StackConfig
@@ -70,8 +72,13 @@ SCENARIOS = {
     "item": "GET /items/{id}",
     "create": "POST /bookmarks/",
     "patch": "PATCH /items/{id} (If-Match)",
+    "mixed": "mixed: 80 % reads, 15 % writes, 5 % logins",
 }
 PROFILED = ("list", "create", "patch")
+# Scenarios only a whole stack answers (logins go to the auth service): the
+# gateways only, neither the resource service alone nor the yardsticks.
+STACK_ONLY = frozenset({"mixed"})
+GATEWAYS = frozenset({"gateway (host stack)", "gateway (compose)"})
 
 
 @dataclass
@@ -151,16 +158,20 @@ def serving(label: str, app: str, env: dict[str, str], log_dir: Path) -> Iterato
         process.stop()
 
 
-def seed(stack: Stack) -> list[tuple[str, str]]:
+# Runs SQL as the database's superuser, on the application's database; its
+# output, unaligned.
+Psql = Callable[[str], str]
+
+
+def seed(psql: Psql) -> list[tuple[str, str]]:
     """USERS accounts with ROWS_PER_USER bookmarks and items each (as rows
     the services wrote would be); (email, one item id) per user."""
     from auth_service.passwords import _CONTEXT
 
-    assert stack.postgres is not None
     password_hash = _CONTEXT.hash(PASSWORD)
     run = uuid.uuid4().hex[:8]
     # Only our own constants are interpolated.
-    stack.postgres.psql(
+    psql(
         f"""
         INSERT INTO users (id, email, password_hash)
             SELECT gen_random_uuid(), 'bench-{run}-' || n || '@example.com', '{password_hash}'
@@ -172,15 +183,13 @@ def seed(stack: Stack) -> list[tuple[str, str]]:
         INSERT INTO items (id, owner_id, title, description, price, is_available, version)
             SELECT gen_random_uuid(), u.id, 'Item ' || n, 'Something to sell, number ' || n, n + 0.5, true, 1
             FROM users u CROSS JOIN generate_series(1, {ROWS_PER_USER}) n WHERE u.email LIKE 'bench-{run}-%';
-        """,  # noqa: S608
-        DB_NAME,
+        """  # noqa: S608
     )
     # As autovacuum leaves them in steady state: statistics and the visibility map.
-    stack.postgres.psql("VACUUM ANALYZE", DB_NAME)
-    rows = stack.postgres.psql(
+    psql("VACUUM ANALYZE")
+    rows = psql(
         f"SELECT u.email, min(i.id::text) FROM users u JOIN items i ON i.owner_id = u.id"  # noqa: S608
-        f" WHERE u.email LIKE 'bench-{run}-%' GROUP BY u.email ORDER BY u.email",
-        DB_NAME,
+        f" WHERE u.email LIKE 'bench-{run}-%' GROUP BY u.email ORDER BY u.email"
     )
     return [tuple(line.split("|")) for line in rows.split()]  # type: ignore[misc]
 
@@ -190,20 +199,20 @@ class VirtualUsers:
     """The bench's users: a token each (from the real auth service, through
     the gateway) and one item each to PATCH."""
 
-    stack: Stack
+    psql: Psql
     rows: list[tuple[str, str, str]]  # token, item id, email
     # Each item's version as last read; seeded at 1.
     versions: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def log_in(cls, stack: Stack, users: list[tuple[str, str]], secret: str) -> VirtualUsers:
+    def log_in(cls, gateway_url: str, psql: Psql, users: list[tuple[str, str]], secret: str) -> VirtualUsers:
         rows = []
-        with httpx.Client(base_url=stack.gateway_url, headers={EXEMPT_HEADER: secret}, timeout=30) as client:
+        with httpx.Client(base_url=gateway_url, headers={EXEMPT_HEADER: secret}, timeout=30) as client:
             for email, item_id in users:
                 answer = client.post("/auth/token", data={"username": email, "password": PASSWORD})
                 answer.raise_for_status()
                 rows.append((answer.json()["access_token"], item_id, email))
-        return cls(stack, rows, {item: 1 for _, item, _ in rows})
+        return cls(psql, rows, {item: 1 for _, item, _ in rows})
 
     def data_file(self, path: Path, etag: Callable[[str, int], str], scenario: str) -> Path:
         """The wrk data file, each item with its ETag as `etag` spells it.
@@ -213,13 +222,9 @@ class VirtualUsers:
         would leave its item's ETag stale for the whole next run (every PATCH
         of it a 412). The other scenarios send none: no wait, no query."""
         if scenario in ETAG_SCENARIOS:
-            assert self.stack.postgres is not None
             time.sleep(SETTLE_SECONDS)
             ids = ",".join(f"'{item}'" for item in self.versions)
-            for line in self.stack.postgres.psql(
-                f"SELECT id, version FROM items WHERE id IN ({ids})",  # noqa: S608
-                DB_NAME,
-            ).split():
+            for line in self.psql(f"SELECT id, version FROM items WHERE id IN ({ids})").split():  # noqa: S608
                 item, version = line.split("|")
                 self.versions[item] = int(version)
         lines = [
@@ -281,6 +286,7 @@ def check(url: str, scenario: str, data: Path, secret: str) -> None:
         "item": ("GET", f"/items/{item}", None),
         "create": ("POST", "/bookmarks/", {"url": f"https://check.example/{uuid.uuid4()}", "title": "x"}),
         "patch": ("PATCH", f"/items/{item}", {"title": "Checked"}),
+        "mixed": ("GET", "/bookmarks/?limit=20", None),
     }
     method, path, body = requests[scenario]
     answer = httpx.request(method, url + path, headers=headers, timeout=10, json=body)
@@ -300,6 +306,8 @@ def measure(
     data = work / "users.tsv"
     for scenario in scenarios:
         for target, (url, etag) in targets.items():
+            if scenario in STACK_ONLY and target not in GATEWAYS:
+                continue
             figure = Figure(target, scenario)
             check(url, scenario, users.data_file(data, etag, scenario), secret)
             wrk(url, scenario, users.data_file(data, etag, scenario), args, secret, 2)  # warm-up: pools, caches
@@ -369,6 +377,12 @@ def main() -> None:
         "--scenarios", default=",".join(SCENARIOS), help=f"which of {','.join(SCENARIOS)} (default: all)"
     )
     parser.add_argument(
+        "--no-compose",
+        dest="compose",
+        action="store_false",
+        help="leave out the compose stack's figures (needs a Docker engine: the stand-in tool's on these machines)",
+    )
+    parser.add_argument(
         "--profile",
         default=",".join(PROFILED),
         help=f"scenarios to profile a resource worker under, through the gateway (default {','.join(PROFILED)})",
@@ -394,7 +408,8 @@ def main() -> None:
         print(
             f"stack up in {time.monotonic() - started:.0f} s; seeding {USERS} users x {ROWS_PER_USER} rows", flush=True
         )
-        users = VirtualUsers.log_in(stack, seed(stack), secret)
+        psql = partial(stack.postgres.psql, dbname=DB_NAME)
+        users = VirtualUsers.log_in(stack.gateway_url, psql, seed(psql), secret)
         database_url = stack.postgres.dsn(dbname=DB_NAME)
         jwks = f"{stack.services['auth'].url}/.well-known/jwks.json"
         public_key = work / "public.pem"
@@ -421,7 +436,22 @@ def main() -> None:
             for scenario in args.profile.split(",")
             if scenario
         }
+    if args.compose:
+        figures += compose_figures(args, secret, work)
     write_report(figures, profiles, args)
+
+
+def compose_figures(args: argparse.Namespace, secret: str, work: Path) -> list[Figure]:
+    """The same scenarios through the gateway of `make up`'s compose stack
+    (a project of the bench's own), beside the host stack's figures."""
+    started = time.monotonic()
+    with compose_stack({"RATE_LIMIT_EXEMPT_SECRET": secret}) as stack:
+        print(f"compose stack up in {time.monotonic() - started:.0f} s; seeding", flush=True)
+        users = VirtualUsers.log_in(stack.gateway_url, stack.psql, seed(stack.psql), secret)
+        targets: dict[str, tuple[str, Callable[[str, int], str]]] = {
+            "gateway (compose)": (stack.gateway_url, make_etag)
+        }
+        return measure(targets, args.scenarios.split(","), users, work, args, secret)
 
 
 def _public_pem(private_key_file: Path) -> bytes:
