@@ -1,6 +1,5 @@
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Column, DateTime, ForeignKey, MetaData, Table, Uuid, func
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -18,7 +17,12 @@ users = Table("users", MetaData(), Column("id", Uuid, primary_key=True))
 class OwnedMixin:
     """A row one user owns. Deleting the user deletes the row (the foreign key
     cascades in the database), and `version` counts the row's updates: it
-    backs the ETag and makes every UPDATE/DELETE check it was not overtaken."""
+    backs the ETag, and a write under `If-Match` applies only while the row
+    is still at the version checked (see owned.repository).
+
+    The mapped classes declare the tables (the migrations are checked against
+    them); the service reads and writes with statements of its own, never
+    through ORM objects."""
 
     # sort_order: the key columns first in the table, the bookkeeping last.
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4, sort_order=-1)
@@ -34,9 +38,3 @@ class OwnedMixin:
         # columns, and the copy of a ForeignKey names its target by string
         # ("users.id") again, which brings the NoReferencedTableError back.
         return mapped_column(Uuid, ForeignKey(users.c.id, ondelete="CASCADE"), sort_order=-1)
-
-    @declared_attr.directive
-    def __mapper_args__(cls) -> dict[str, Any]:
-        # eager_defaults: UPDATE ... RETURNING updated_at, so a response never
-        # triggers a lazy load (which async sessions cannot do).
-        return {"version_id_col": cls.version, "eager_defaults": True}
