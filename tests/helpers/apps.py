@@ -24,8 +24,9 @@ def make_auth_settings(database: Database, signing_key_file: Path, **overrides: 
     values: dict[str, Any] = {
         "environment": "test",
         # Revocations take effect at once here; tests/kit/test_sessions.py
-        # covers the cache.
+        # covers the cache and the listening.
         "session_cache_seconds": 0,
+        "session_cache_listening_seconds": 0,
         "jwt_private_key_file": signing_key_file,
         **database.settings_kwargs(AUTH_ROLE, AUTH_DB_PASSWORD),
         **overrides,
@@ -37,6 +38,7 @@ def make_resource_settings(database: Database, **overrides: object) -> ResourceS
     kwargs = {
         "environment": "test",
         "session_cache_seconds": 0,
+        "session_cache_listening_seconds": 0,
         "jwks_url": JWKS_URL,
         **database.settings_kwargs(RESOURCE_ROLE, RESOURCE_DB_PASSWORD),
     }

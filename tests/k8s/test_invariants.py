@@ -22,6 +22,7 @@ from hoststack.gateway import GATEWAY_DEFAULTS, TEMPLATE_VARIABLES
 from resource_service.config import ResourceSettings
 from resource_service.main import create_app as create_resource_app
 from servicekit import gunicorn_conf
+from servicekit.settings import ServiceSettings
 from tests.helpers import ROOT
 from tests.helpers.kube import Manifest, Render, containers, labels_match, pod_spec
 
@@ -226,6 +227,13 @@ def test_every_deployment_has_a_disruption_budget_where_it_runs_replicated(rende
 def test_production_stays_inside_the_database_connection_budget(prod: Render) -> None:
     config = prod.config_map("app-config")
     per_worker = int(config["DB_POOL_SIZE"]) + int(config["DB_MAX_OVERFLOW"])
+    # Each worker also LISTENs for ended sessions on a connection of its own.
+    listening = float(
+        config.get(
+            "SESSION_CACHE_LISTENING_SECONDS", ServiceSettings.model_fields["session_cache_listening_seconds"].default
+        )
+    )
+    per_worker += 1 if listening > 0 else 0
     autoscaled = {hpa["spec"]["scaleTargetRef"]["name"]: hpa for hpa in prod.of_kind("HorizontalPodAutoscaler")}
     connections = 1  # the migration job
     for deployment in prod.of_kind("Deployment"):

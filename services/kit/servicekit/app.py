@@ -1,18 +1,21 @@
 """The FastAPI application skeleton every service shares."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from servicekit import health, metrics
-from servicekit.db import create_engine, install_database_error_handlers
+from servicekit.db import connect_outside_the_pool, create_engine, install_database_error_handlers
 from servicekit.docs import install_docs
 from servicekit.errors import install_error_handlers
 from servicekit.logs import configure_logging, get_logger
 from servicekit.middleware import HeadAsGet, RequestContextMiddleware
+from servicekit.sessions import SessionEndedListener
 from servicekit.state import ServiceState
 
 log = get_logger(__name__)
@@ -42,10 +45,17 @@ def create_service_app(
         state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         state.autocommit = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
         state.health = health.HealthProbe(engine, settings.migrations_dir, settings.health_timeout)
+        listener = None
+        if settings.session_cache_listening_seconds > 0:
+            events = SessionEndedListener(partial(connect_outside_the_pool, settings, "sessions"), state.sessions)
+            listener = asyncio.create_task(events.run(), name="session-events")
         try:
             async with lifespan(app) if lifespan else nullcontext():
                 yield
         finally:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
             await engine.dispose()
 
     app = FastAPI(

@@ -15,6 +15,7 @@ transaction this dependency rolls back; that request has written nothing else.
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import URL, MetaData
@@ -107,6 +108,21 @@ def database_url(settings: ServiceSettings) -> URL:
         host=settings.db_host,
         port=settings.db_port,
         database=settings.db_name,
+    )
+
+
+async def connect_outside_the_pool(settings: ServiceSettings, purpose: str) -> asyncpg.Connection:
+    """A connection of its own, not from the pool, for work that holds one
+    for long (LISTEN); named `<service>-<purpose>` in pg_stat_activity."""
+    url = database_url(settings)
+    return await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+        timeout=settings.db_connect_timeout,
+        server_settings={"application_name": f"{settings.service_name}-{purpose}"},
     )
 
 

@@ -108,10 +108,15 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "api"
     jwt_leeway_seconds: int = Field(default=30, ge=0)
     jwt_legacy_typ_until: datetime | None = LEGACY_TYP_UNTIL
-    # How long a verifier trusts that a token's session is active: the most
-    # a revoked session (logout, sign-out everywhere, a password change) keeps
-    # working. 0 asks the database for every request.
+    # How long a verifier trusts that a token's session is active while it
+    # does not hear of ended sessions (see servicekit.sessions): the most a
+    # revoked session (logout, sign-out everywhere, a password change) keeps
+    # working then. 0 asks the database for every request.
     session_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # How long while it does: each worker LISTENs for ended sessions on a
+    # connection of its own and forgets their answers at once. 0: no
+    # listening, `session_cache_seconds` always.
+    session_cache_listening_seconds: float = Field(default=300.0, ge=0, le=3600)
 
     @property
     def is_production(self) -> bool:

@@ -50,7 +50,9 @@ class ServiceState(State):
             storage_options=settings.rate_limit_storage_options,
             exempt_secret=settings.rate_limit_exempt_secret.get_secret_value() or None,
         )
-        self.sessions = ActiveSessions(settings.session_cache_seconds)
+        self.sessions = ActiveSessions(
+            settings.session_cache_seconds, listening_seconds=settings.session_cache_listening_seconds
+        )
 
 
 AnyServiceState = TypeVar("AnyServiceState", bound=ServiceState)
