@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.exc import StaleDataError
 
-from resource_service.owned.models import OwnedMixin, users
+from resource_service.owned.models import OwnedMixin, row_counts, users
 from resource_service.owned.schemas import ListQuery
 from servicekit.db import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlstate, violated_constraint
 from servicekit.errors import PreconditionFailed, Unauthorized
@@ -129,7 +129,23 @@ class OwnedRepository(Generic[Row]):
         )
 
     def count_statement(self, query: ListQuery) -> Select[Any]:
+        """How many rows match: the owner's kept count when nothing narrows
+        the list (exact, and read in the page's own snapshot), else counted."""
+        if list(self._conditions(query)) == ["owner_id"]:
+            return self._kept_count()
         return select(func.count()).select_from(self.model).where(*self._where(query))
+
+    def _kept_count(self) -> Select[Any]:
+        """The owner's row count the database keeps (see models.row_counts):
+        no row there means none. Built once per kind."""
+        shape = (type(self), "kept count")
+        statement = _STATEMENTS.get(shape)
+        if statement is None:
+            kept = select(row_counts.c.rows).where(
+                row_counts.c.owner_id == bindparam("owner_id"), row_counts.c.kind == self.model.__tablename__
+            )
+            statement = _STATEMENTS[shape] = select(func.coalesce(kept.scalar_subquery(), 0))
+        return statement
 
     @staticmethod
     def _documents(rows: Any, fields: Sequence[str]) -> Any:
@@ -192,9 +208,9 @@ class OwnedRepository(Generic[Row]):
         return await self.session.scalar(statement.with_for_update())
 
     async def count_owned(self, owner_id: uuid.UUID) -> int:
-        """How many rows the owner holds (an index-only count on the owner's
-        index)."""
-        return await self.session.scalar(select(func.count()).where(self.model.owner_id == owner_id)) or 0
+        """How many rows the owner holds (the kept count: one primary-key
+        lookup)."""
+        return await self.session.scalar(self._kept_count(), {"owner_id": owner_id}) or 0
 
     async def owner_exists(self, owner_id: uuid.UUID) -> bool:
         """Whether the account still exists: asked only when a lookup found
