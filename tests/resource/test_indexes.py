@@ -5,6 +5,7 @@ EXPLAINed."""
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +19,7 @@ from resource_service.bookmarks.schemas import BookmarkQuery
 from resource_service.items.repository import ItemRepository
 from resource_service.items.schemas import ItemQuery
 from resource_service.owned.repository import OwnedRepository
+from resource_service.owned.schemas import make_cursor
 from servicekit.db import database_url
 from tests.helpers.apps import make_resource_settings
 from tests.helpers.database import RESOURCE_DB_PASSWORD, Database
@@ -108,12 +110,26 @@ BOOKMARK_OWNER = {"ix_bookmarks_owner_created", "ix_bookmarks_owner_title", "uq_
 
 
 def case(repository: type[OwnedRepository[Any]], query: Any, indexes: set[str]) -> Any:
-    label = ",".join(f"{key}={value}" for key, value in query.model_dump(exclude_defaults=True).items())
+    values = query.model_dump(exclude_defaults=True)
+    values.update({"cursor": query.after[0]} if query.after else {})
+    label = ",".join(f"{key}={value}" for key, value in values.items())
     return pytest.param(repository, query, indexes, id=f"{repository.noun}s:{label or 'default'}")
 
 
+def after(sort: str, key: Any) -> str:
+    """A cursor in the middle of the owner's rows."""
+    return make_cursor(sort, key, uuid.UUID(int=0))
+
+
+MIDDLE = datetime.now(UTC) - timedelta(minutes=OWNER_ROWS // 2)
+
 CASES = [
     case(ItemRepository, ItemQuery(), {"ix_items_owner_created"}),
+    case(ItemRepository, ItemQuery(cursor=after("-created_at", MIDDLE)), {"ix_items_owner_created"}),
+    case(ItemRepository, ItemQuery(sort="price", cursor=after("price", Decimal("250.99"))), {"ix_items_owner_price"}),
+    case(ItemRepository, ItemQuery(sort="price", cursor=after("price", None)), {"ix_items_owner_price"}),
+    case(ItemRepository, ItemQuery(sort="-price", cursor=after("-price", Decimal("250.99"))), {"ix_items_owner_price"}),
+    case(ItemRepository, ItemQuery(sort="-price", cursor=after("-price", None)), {"ix_items_owner_price"}),
     case(ItemRepository, ItemQuery(sort="created_at"), {"ix_items_owner_created"}),
     case(ItemRepository, ItemQuery(sort="created_at", offset=280), ITEM_OWNER),
     case(ItemRepository, ItemQuery(sort="title"), {"ix_items_owner_title"}),
@@ -131,6 +147,11 @@ CASES = [
     case(BookmarkRepository, BookmarkQuery(sort="created_at"), {"ix_bookmarks_owner_created"}),
     case(BookmarkRepository, BookmarkQuery(sort="-title"), {"ix_bookmarks_owner_title"}),
     case(BookmarkRepository, BookmarkQuery(sort="url"), {"uq_bookmarks_owner_url"}),
+    case(
+        BookmarkRepository,
+        BookmarkQuery(sort="url", cursor=after("url", "https://example.com/5")),
+        {"uq_bookmarks_owner_url"},
+    ),
     case(BookmarkRepository, BookmarkQuery(q="example.com/1"), BOOKMARK_OWNER),
     case(BookmarkRepository, BookmarkQuery(tag=["rare"]), {"ix_bookmarks_tags"}),
 ]
@@ -153,7 +174,7 @@ async def test_list_queries_use_their_index(
     # The total is counted on an index too (an owner-led one or the filter's),
     # or, with no filter, read from the kept count by its primary key.
     counted = {node["Index Name"] for node in count if "Index Name" in node}
-    unfiltered = set(query.model_dump(exclude_defaults=True)) <= {"sort", "limit", "offset"}
+    unfiltered = set(query.model_dump(exclude_defaults=True)) <= {"sort", "limit", "offset", "cursor"}
     kept = {"pk_row_counts"} if unfiltered else set()
     assert counted and all(name.startswith((f"ix_{table}", f"uq_{table}")) or name in kept for name in counted), count
 

@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 
 from resource_service.owned import service
 from resource_service.owned.models import OwnedMixin
-from resource_service.owned.repository import OwnedRepository, Row
+from resource_service.owned.repository import OwnedRepository, Page, Row
 from resource_service.owned.schemas import ListQuery, RowRead
 from servicekit.auth import CurrentUserId
 from servicekit.db import SessionDep
@@ -81,11 +81,12 @@ def created(request: Request, response: Response, route_name: str, row: OwnedMix
     return with_etag(response, row, schema)
 
 
-def json_page(request: Request, query: ListQuery, body: bytes, total: int) -> Response:
+def json_page(request: Request, query: ListQuery, page: Page) -> Response:
     """A list as PostgreSQL wrote it (see OwnedRepository.page_json), with
-    `X-Total-Count` and `Link` built from the query."""
-    response = Response(body, media_type="application/json")
-    set_page_headers(response, request.url, query, total)
+    `X-Total-Count`, and `Link` built from the query and the next page's
+    cursor."""
+    response = Response(page.body, media_type="application/json")
+    set_page_headers(response, request.url, query, page.total, page.next_cursor)
     return response
 
 

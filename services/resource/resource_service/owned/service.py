@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 from pydantic import BaseModel
 
 from resource_service.owned.models import OwnedMixin
-from resource_service.owned.repository import AccountGone, OwnedRepository, Row
+from resource_service.owned.repository import AccountGone, OwnedRepository, Page, Row
 from resource_service.owned.schemas import ListQuery
 from servicekit.errors import Conflict, NotFound
 from servicekit.etags import check_if_match, make_etag
@@ -33,13 +33,14 @@ async def create(repository: OwnedRepository[Row], row: Row, quota: int) -> Row:
 
 async def list_json(
     repository: OwnedRepository[Any], owner_id: uuid.UUID, query: ListQuery, fields: tuple[str, ...]
-) -> tuple[bytes, int]:
-    """A page of the owner's rows as a JSON array (`fields` of each), and
-    how many match in all; 401 when the owner's account is gone."""
-    body, total = await repository.page_json(owner_id, query, fields)
-    if total == 0 and not await repository.owner_exists(owner_id):
+) -> Page:
+    """A page of the owner's rows as a JSON array (`fields` of each), how
+    many match in all and the next page's cursor; 401 when the owner's
+    account is gone."""
+    page = await repository.page_json(owner_id, query, fields)
+    if page.total == 0 and not await repository.owner_exists(owner_id):
         raise AccountGone()
-    return body, total
+    return page
 
 
 async def get_json(
