@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, MetaData, Table, Text, Uuid, func
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, MetaData, Table, Text, Uuid, func
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from servicekit.db import metadata
@@ -28,6 +28,14 @@ row_counts = Table(
     Column("kind", Text, primary_key=True),
     Column("rows", BigInteger, nullable=False),
 )
+
+
+def trigram_indexes(table: str, *columns: str) -> list[Index]:
+    """A GIN trigram index (pg_trgm) on each column `q` searches."""
+    return [
+        Index(f"ix_{table}_{column}_trgm", column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+        for column in columns
+    ]
 
 
 class OwnedMixin:

@@ -90,8 +90,9 @@ class Page(NamedTuple):
 class OwnedRepository(Generic[Row]):
     model: ClassVar[type[Any]]
     noun: ClassVar[str]
-    # Columns `q` searches (ILIKE within the owner's rows, which the owner
-    # index narrows to first).
+    # Columns `q` searches (ILIKE, each column with its trigram index: a
+    # selective text finds its few rows there, a common one within the
+    # owner's rows by the owner index - the planner chooses).
     search_columns: ClassVar[Sequence[InstrumentedAttribute[Any]]] = ()
 
     def __init__(self, session: AsyncSession) -> None:
