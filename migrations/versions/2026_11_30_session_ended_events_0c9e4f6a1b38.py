@@ -1,7 +1,7 @@
 """session_ended events: the database announces every session that ends
 
 Revision ID: 0c9e4f6a1b38
-Revises: 5b0e9d1c2a47
+Revises: d7a3e5b81c02
 Create Date: 2026-11-30 09:10:00+00:00
 
 A trigger on `sessions` NOTIFYs `session_ended` with the session's id when
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0c9e4f6a1b38"
-down_revision: str | None = "5b0e9d1c2a47"
+down_revision: str | None = "d7a3e5b81c02"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

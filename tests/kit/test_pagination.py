@@ -3,7 +3,7 @@ from fastapi import Response
 from pydantic import ValidationError
 from starlette.datastructures import URL
 
-from servicekit.pagination import MAX_OFFSET, PageParams, set_page_headers
+from servicekit.pagination import MAX_OFFSET, PageParams, decode_cursor, encode_cursor, set_page_headers
 
 
 def test_defaults_and_bounds() -> None:
@@ -56,3 +56,39 @@ def test_next_link_carries_only_the_validated_query() -> None:
     assert sorted(next_url.query.split("&")) == sorted(
         ["tag=a", "tag=b", "sort=title", "available=false", "limit=2", "offset=2"]
     )
+
+
+@pytest.mark.parametrize("values", [[], ["-title", 'ünï "x"', None, 1.5], ["a" * 3000]])
+def test_cursors_round_trip_and_stay_url_safe(values: list[object]) -> None:
+    cursor = encode_cursor(values)
+    assert decode_cursor(cursor) == values
+    assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@pytest.mark.parametrize("cursor", ["", "!", "e30", "bnVsbA", "eyJhIjogMX0", "//8", "W1s" * 10, "W" * 4000])
+def test_anything_else_is_not_a_cursor(cursor: str) -> None:
+    with pytest.raises(ValueError, match="not one this API made"):
+        decode_cursor(cursor)
+
+
+def test_cursor_or_offset_not_both() -> None:
+    PageParams(cursor="abc")
+    PageParams(cursor="abc", offset=0)
+    with pytest.raises(ValidationError, match="not both"):
+        PageParams(cursor="abc", offset=1)
+
+
+def test_next_link_at_a_cursor_replaces_the_start() -> None:
+    response = Response()
+    page = _Filtered(limit=2, cursor="old", sort="title", tag=["a"])
+    set_page_headers(response, URL("http://api.example/items/?cursor=old"), page, total=5, next_cursor="new")
+    link = response.headers["Link"]
+    assert sorted(URL(link[1 : link.index(">")]).query.split("&")) == sorted(
+        ["tag=a", "sort=title", "limit=2", "cursor=new"]
+    )
+
+
+def test_no_offset_link_from_a_cursor_page_without_a_next_cursor() -> None:
+    response = Response()
+    set_page_headers(response, URL("http://api.example/items/"), PageParams(limit=2, cursor="c"), total=50)
+    assert "Link" not in response.headers

@@ -41,6 +41,7 @@ def test_upgrade_downgrade_upgrade_round_trips(scratch_database: Database) -> No
         "refresh_tokens",
         "items",
         "bookmarks",
+        "row_counts",
         "alembic_version",
         "schema_history",
     }

@@ -1,5 +1,6 @@
 """What the resource service's database role may do (migrations/roles.py):
-its own tables fully, `users.id` alone (to tell a deleted account from a
+its own tables fully, the row counts its tables' triggers keep read-only,
+`users.id` alone (to tell a deleted account from a
 missing row), whether a session is active (not what it was used from), and
 nothing else."""
 
@@ -54,6 +55,10 @@ async def test_may_see_whether_a_session_is_active(engine: AsyncEngine, account:
         "DELETE FROM sessions WHERE false",
         "DELETE FROM alembic_version WHERE false",
         "TRUNCATE items",
+        "UPDATE row_counts SET rows = rows + 1",
+        "DELETE FROM row_counts WHERE false",
+        "INSERT INTO row_counts (owner_id, kind, rows) SELECT id, 'items', 1 FROM users LIMIT 1",
+        "TRUNCATE row_counts",
         "ALTER TABLE items ADD COLUMN intruder int",
     ],
 )
@@ -61,6 +66,13 @@ async def test_may_not(engine: AsyncEngine, statement: str) -> None:
     async with engine.connect() as connection:
         with pytest.raises(ProgrammingError, match=r"permission denied|must be owner"):
             await connection.execute(text(statement))
+
+
+async def test_may_read_the_counts_the_database_keeps(engine: AsyncEngine, account: Account) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(
+            text("SELECT rows FROM row_counts WHERE owner_id = CAST(:id AS uuid)"), {"id": account.id}
+        )
 
 
 @pytest.mark.parametrize("table", ["items", "bookmarks"])

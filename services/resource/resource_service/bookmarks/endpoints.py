@@ -64,13 +64,14 @@ async def list_bookmarks(
 ) -> Response:
     """The caller's bookmarks only, as a JSON array, newest first unless `sort` says otherwise.
     `X-Total-Count` holds how many match in all; `Link` (`rel="next"`) points to the next page while there
-    is one.
+    is one, starting at a `cursor` (the last row of this page): following it lists every bookmark once, even
+    while bookmarks are added. `offset` works too; a `cursor` not from this list's `Link` in this `sort` is a
+    422.
 
     Filters: `q` (text in the title, URL or description, case-insensitive) and `tag` (repeat it to require
     several). `sort`: `-created_at` (default), `created_at`, `title`, `-title`, `url`, `-url`.
     """
-    body, total = await owned.list_json(bookmarks, owner_id, query, BOOKMARK_FIELDS)
-    return json_page(request, query, body, total)
+    return json_page(request, query, await owned.list_json(bookmarks, owner_id, query, BOOKMARK_FIELDS))
 
 
 @router.get("/{id}", response_model=BookmarkRead, responses=errors(row=True), summary="Read a bookmark")

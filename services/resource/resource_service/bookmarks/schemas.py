@@ -2,7 +2,16 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, HttpUrl, StringConstraints, TypeAdapter, ValidationError
 
-from resource_service.owned.schemas import CreateSchema, Description, ListQuery, RowRead, Title, UpdateSchema, not_null
+from resource_service.owned.schemas import (
+    TEXT_KEY,
+    CreateSchema,
+    Description,
+    ListQuery,
+    RowRead,
+    Title,
+    UpdateSchema,
+    not_null,
+)
 from servicekit.validation import Storable
 
 MAX_URL_LENGTH = 2048
@@ -82,3 +91,4 @@ class BookmarkQuery(ListQuery):
     sort: Literal["-created_at", "created_at", "title", "-title", "url", "-url"] = Field(
         "-created_at", description="Order: a column, with `-` for descending. Ties are broken by id."
     )
+    sort_keys = {**ListQuery.sort_keys, "title": TEXT_KEY, "url": TEXT_KEY}

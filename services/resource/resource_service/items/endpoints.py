@@ -56,13 +56,14 @@ async def list_items(
     query: Annotated[ItemQuery, Query()], owner_id: CurrentUserId, items: Items, request: Request
 ) -> Response:
     """The caller's items only, as a JSON array, newest first unless `sort` says otherwise. `X-Total-Count`
-    holds how many match in all; `Link` (`rel="next"`) points to the next page while there is one.
+    holds how many match in all; `Link` (`rel="next"`) points to the next page while there is one, starting
+    at a `cursor` (the last row of this page): following it lists every item once, even while items are
+    added. `offset` works too; a `cursor` not from this list's `Link` in this `sort` is a 422.
 
     Filters: `q` (text in the title or description, case-insensitive), `is_available`, `min_price`,
     `max_price`. `sort`: `-created_at` (default), `created_at`, `title`, `-title`, `price`, `-price`.
     """
-    body, total = await owned.list_json(items, owner_id, query, ITEM_FIELDS)
-    return json_page(request, query, body, total)
+    return json_page(request, query, await owned.list_json(items, owner_id, query, ITEM_FIELDS))
 
 
 @router.get("/{id}", response_model=ItemRead, responses=errors(row=True), summary="Read an item")

@@ -3,9 +3,18 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, TypeAdapter
 
-from resource_service.owned.schemas import CreateSchema, Description, ListQuery, RowRead, Title, UpdateSchema, not_null
+from resource_service.owned.schemas import (
+    TEXT_KEY,
+    CreateSchema,
+    Description,
+    ListQuery,
+    RowRead,
+    Title,
+    UpdateSchema,
+    not_null,
+)
 
 CENT = Decimal("0.01")
 
@@ -69,5 +78,8 @@ class ItemQuery(ListQuery):
     min_price: PriceBound | None = Field(None, description="Only items costing at least this much.")
     max_price: PriceBound | None = Field(None, description="Only items costing at most this much.")
     sort: Literal["-created_at", "created_at", "title", "-title", "price", "-price"] = Field(
-        "-created_at", description="Order: a column, with `-` for descending. Ties are broken by id."
+        "-created_at",
+        description="Order: a column, with `-` for descending. Ties are broken by id. Items without a price "
+        "come last by `price` and first by `-price`.",
     )
+    sort_keys = {**ListQuery.sort_keys, "title": TEXT_KEY, "price": TypeAdapter(Money | None)}

@@ -1,8 +1,10 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, ForeignKey, MetaData, Table, Uuid, func
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, MetaData, Table, Text, Uuid, func
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from servicekit.db import metadata
 
 # The users table belongs to the auth service, whose models this process never
 # imports. The resource service needs to know only its key: declared here, on
@@ -12,6 +14,27 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 # time in a process where `users` is not mapped (NoReferencedTableError).
 # The resource role may SELECT only this column (see migrations/roles.py).
 users = Table("users", MetaData(), Column("id", Uuid, primary_key=True))
+
+# How many rows each owner holds, per kind (the table's name): kept exact by
+# the database itself - statement-level triggers on items and bookmarks
+# (migrations/versions/..._row_counts_...) - so an unfiltered total and the
+# quota check are a primary-key lookup, not a count over up to a million rows.
+# An owner without a row here holds none. The resource role may only read it.
+row_counts = Table(
+    "row_counts",
+    metadata,
+    Column("owner_id", Uuid, ForeignKey(users.c.id, ondelete="CASCADE"), primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+)
+
+
+def trigram_indexes(table: str, *columns: str) -> list[Index]:
+    """A GIN trigram index (pg_trgm) on each column `q` searches."""
+    return [
+        Index(f"ix_{table}_{column}_trgm", column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+        for column in columns
+    ]
 
 
 class OwnedMixin:

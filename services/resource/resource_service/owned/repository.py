@@ -4,9 +4,10 @@ another user is indistinguishable from a row that does not exist."""
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     DateTime,
     Integer,
@@ -14,6 +15,8 @@ from sqlalchemy import (
     Select,
     String,
     Text,
+    Uuid,
+    and_,
     bindparam,
     case,
     cast,
@@ -32,8 +35,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from resource_service.owned.models import users
-from resource_service.owned.schemas import ListQuery
+from resource_service.owned.models import row_counts, users
+from resource_service.owned.schemas import ListQuery, make_cursor
 from servicekit.db import FOREIGN_KEY_VIOLATION, UNIQUE_VIOLATION, sqlstate, violated_constraint
 from servicekit.errors import Unauthorized
 
@@ -82,11 +85,21 @@ def _row(owner_id: uuid.UUID, row_id: uuid.UUID, version: int | None = None) -> 
     return {"row_id": row_id, "row_owner_id": owner_id, "row_version": version}
 
 
+class Page(NamedTuple):
+    """A page of rows as a JSON array, how many match in all, and the cursor
+    of the page after it (None on the last page)."""
+
+    body: bytes
+    total: int
+    next_cursor: str | None
+
+
 class OwnedRepository:
     model: ClassVar[type[Any]]
     noun: ClassVar[str]
-    # Columns `q` searches (ILIKE within the owner's rows, which the owner
-    # index narrows to first).
+    # Columns `q` searches (ILIKE, each column with its trigram index: a
+    # selective text finds its few rows there, a common one within the
+    # owner's rows by the owner index - the planner chooses).
     search_columns: ClassVar[Sequence[InstrumentedAttribute[Any]]] = ()
 
     def __init__(self, session: AsyncSession) -> None:
@@ -112,7 +125,15 @@ class OwnedRepository:
     def list_parameters(self, owner_id: uuid.UUID, query: ListQuery) -> dict[str, Any]:
         """The values of a list statement's bind parameters."""
         values = {name: value for name, (_, value) in self._conditions(query).items()}
-        return {**values, "owner_id": owner_id, "limit": query.limit, "offset": query.offset}
+        after_key, after_id = query.after or (None, None)
+        return {
+            **values,
+            "owner_id": owner_id,
+            "limit": query.limit,
+            "offset": query.offset,
+            "after_key": after_key,
+            "after_id": after_id,
+        }
 
     def _where(self, query: ListQuery) -> list[ColumnElement[bool]]:
         return [clause for clause, _ in self._conditions(query).values() if clause is not None]
@@ -125,19 +146,61 @@ class OwnedRepository:
         columns = [getattr(self.model, name), self.model.id]
         return [column.desc() if descending else column.asc() for column in columns]
 
+    def _start(self, query: ListQuery) -> str:
+        """Where a page starts, as far as its statement's shape goes: at an
+        offset, after a cursor's row, or - sorting by a nullable column -
+        after a cursor's row that holds NULL."""
+        if query.after is None:
+            return "offset"
+        nullable = self.model.__table__.c[query.sort.removeprefix("-")].nullable
+        return "after null" if nullable and query.after[0] is None else "after"
+
+    def _after(self, sort: str, start: str) -> ColumnElement[bool]:
+        """The rows after the cursor's (`after_key`, `after_id`) in `sort`'s
+        order: a row comparison the (owner, column, id) index serves. A
+        nullable column's NULLs come last ascending and first descending
+        (PostgreSQL's order, and the index's), beyond any comparison."""
+        name, descending = sort.removeprefix("-"), sort.startswith("-")
+        column, row_id = self.model.__table__.c[name], self.model.id
+        after_id = bindparam("after_id", type_=Uuid)
+        if start == "after null":
+            if descending:  # the NULLs come first: the rest of them, then every value
+                return or_(column.is_not(None), row_id < after_id)
+            return and_(column.is_(None), row_id > after_id)  # the NULLs come last: the rest of them
+        position, cursor = tuple_(column, row_id), tuple_(bindparam("after_key", type_=column.type), after_id)
+        if descending:
+            return position < cursor  # NULLs, first, are behind us; a comparison with NULL is never true
+        beyond = position > cursor
+        return or_(beyond, column.is_(None)) if column.nullable else beyond
+
     def page_statement(self, query: ListQuery) -> Select[Any]:
-        """One page of the owner's rows, whole, numbered in their order (`_n`)."""
+        """One page of the owner's rows and the first row of the next page if
+        there is one (`limit` + 1), whole, numbered in their order (`_n`)."""
         order = self._order_by(query.sort)
+        start = self._start(query)
+        after = [self._after(query.sort, start)] if start != "offset" else []
         return (
             select(self.model.__table__, func.row_number().over(order_by=order).label("_n"))
-            .where(*self._where(query))
+            .where(*self._where(query), *after)
             .order_by(*order)
-            .limit(bindparam("limit", type_=Integer))
+            .limit(bindparam("limit", type_=Integer) + 1)
             .offset(bindparam("offset", type_=Integer))
         )
 
     def count_statement(self, query: ListQuery) -> Select[Any]:
+        """How many rows match: the owner's kept count when nothing narrows
+        the list (exact, and read in the page's own snapshot), else counted."""
+        if list(self._conditions(query)) == ["owner_id"]:
+            return select(self._kept_count(bindparam("owner_id")))
         return select(func.count()).select_from(self.model).where(*self._where(query))
+
+    def _kept_count(self, owner_id: ColumnElement[Any]) -> ColumnElement[int]:
+        """The owner's row count the database keeps (see models.row_counts):
+        one primary-key lookup; no row there means none."""
+        kept = select(row_counts.c.rows).where(
+            row_counts.c.owner_id == owner_id, row_counts.c.kind == self.model.__tablename__
+        )
+        return func.coalesce(kept.scalar_subquery(), 0)
 
     @staticmethod
     def _documents(rows: Any, fields: Sequence[str]) -> Any:
@@ -154,25 +217,39 @@ class OwnedRepository:
         same sort, the same filters present), built once: every value is a
         bind parameter, so building it - and SQLAlchemy's cache key of it -
         is not paid per request."""
-        shape = (type(self), "page", fields, query.sort, tuple(self._conditions(query)))
+        shape = (type(self), "page", fields, query.sort, tuple(self._conditions(query)), self._start(query))
         statement = _STATEMENTS.get(shape)
         if statement is None:
             rows = self.page_statement(query).subquery("p")
             documents = self._documents(rows, fields)
-            body = func.array_to_string(func.array_agg(aggregate_order_by(documents.c.doc, rows.c._n)), ",")
+            # `_n` numbers the rows from the offset's start: the page ends at
+            # offset + limit, and a row beyond it means there is a next page.
+            # (In bigint, as `_n` is: the largest offset plus a limit overflows an integer.)
+            end = cast(bindparam("offset", type_=Integer), BigInteger) + bindparam("limit", type_=Integer)
+            in_page = func.array_agg(aggregate_order_by(documents.c.doc, rows.c._n)).filter(rows.c._n <= end)
+            # The page's last row, which the next page's cursor names.
+            last = rows.c._n == end
+            key = func.array_agg(rows.c[query.sort.removeprefix("-")]).filter(last)
             statement = _STATEMENTS[shape] = select(
-                self.count_statement(query).scalar_subquery(), func.concat("[", body, "]")
+                self.count_statement(query).scalar_subquery(),
+                func.concat("[", func.array_to_string(in_page, ","), "]"),
+                func.max(rows.c._n) > end,
+                key,
+                func.array_agg(rows.c.id).filter(last),
             ).select_from(rows.join(documents, true()))
         return statement
 
-    async def page_json(self, owner_id: uuid.UUID, query: ListQuery, fields: tuple[str, ...]) -> tuple[bytes, int]:
-        """One page of the owner's rows as a JSON array PostgreSQL wrote, and
-        how many match in all: one statement, one round trip, whatever the
-        page (past its end too; the count is an uncorrelated subquery, one
-        InitPlan). No row is loaded into Python: the bytes pass through."""
+    async def page_json(self, owner_id: uuid.UUID, query: ListQuery, fields: tuple[str, ...]) -> Page:
+        """One page of the owner's rows as a JSON array PostgreSQL wrote, how
+        many match in all, and the next page's cursor: one statement, one
+        round trip, whatever the page (past its end too; the count is an
+        uncorrelated subquery, one InitPlan). No row is loaded into Python:
+        the bytes pass through."""
         statement = self._page_json_statement(query, fields)
-        total, text = (await self.session.execute(statement, self.list_parameters(owner_id, query))).one()
-        return text.encode(), total
+        found = (await self.session.execute(statement, self.list_parameters(owner_id, query))).one()
+        total, text, more, keys, ids = found
+        next_cursor = make_cursor(query.sort, keys[0], ids[0]) if more else None
+        return Page(text.encode(), total, next_cursor)
 
     async def get_json(
         self, owner_id: uuid.UUID, row_id: uuid.UUID, fields: tuple[str, ...]
@@ -186,11 +263,6 @@ class OwnedRepository:
 
         found = (await self.session.execute(self._statement(("row", fields), build), _row(owner_id, row_id))).first()
         return (found[0].encode(), found[1]) if found else None
-
-    def _count_owned(self, owner_id: ColumnElement[Any]) -> ColumnElement[int]:
-        """How many rows the owner holds: an index-only count on the owner's
-        index."""
-        return select(func.count()).select_from(self.model).where(self.model.owner_id == owner_id).scalar_subquery()
 
     async def owner_exists(self, owner_id: uuid.UUID) -> bool:
         """Whether the account still exists: asked only when a lookup found
@@ -222,7 +294,7 @@ class OwnedRepository:
         def build() -> Select[Any]:
             table = self.model.__table__
             new = {name: bindparam(f"new_{name}", type_=table.c[name].type) for name in row}
-            below_quota = self._count_owned(new["owner_id"]) < bindparam("quota", type_=Integer)
+            below_quota = self._kept_count(new["owner_id"]) < bindparam("quota", type_=Integer)
             write = insert(table).from_select(list(new), select(*new.values()).where(below_quota))
             return self._returning_json(write, fields)
 

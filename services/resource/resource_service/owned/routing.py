@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.routing import APIRoute
 
-from resource_service.owned.repository import OwnedRepository
+from resource_service.owned.repository import OwnedRepository, Page
 from resource_service.owned.schemas import ListQuery, RowRead
 from servicekit.db import SessionDep
 from servicekit.errors import (
@@ -60,11 +60,12 @@ def json_created(request: Request, route_name: str, body: bytes, row_id: uuid.UU
     return Response(body, status_code=status.HTTP_201_CREATED, media_type="application/json", headers=headers)
 
 
-def json_page(request: Request, query: ListQuery, body: bytes, total: int) -> Response:
+def json_page(request: Request, query: ListQuery, page: Page) -> Response:
     """A list as PostgreSQL wrote it (see OwnedRepository.page_json), with
-    `X-Total-Count` and `Link` built from the query."""
-    response = Response(body, media_type="application/json")
-    set_page_headers(response, request.url, query, total)
+    `X-Total-Count`, and `Link` built from the query and the next page's
+    cursor."""
+    response = Response(page.body, media_type="application/json")
+    set_page_headers(response, request.url, query, page.total, page.next_cursor)
     return response
 
 

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel
 
-from resource_service.owned.repository import AccountGone, OwnedRepository
+from resource_service.owned.repository import AccountGone, OwnedRepository, Page
 from resource_service.owned.schemas import ListQuery
 from servicekit.errors import Conflict, NotFound, PreconditionFailed
 from servicekit.etags import check_if_match, make_etag, names_tags
@@ -40,13 +40,14 @@ async def create(
 
 async def list_json(
     repository: OwnedRepository, owner_id: uuid.UUID, query: ListQuery, fields: tuple[str, ...]
-) -> tuple[bytes, int]:
-    """A page of the owner's rows as a JSON array (`fields` of each), and
-    how many match in all; 401 when the owner's account is gone."""
-    body, total = await repository.page_json(owner_id, query, fields)
-    if total == 0 and not await repository.owner_exists(owner_id):
+) -> Page:
+    """A page of the owner's rows as a JSON array (`fields` of each), how
+    many match in all and the next page's cursor; 401 when the owner's
+    account is gone."""
+    page = await repository.page_json(owner_id, query, fields)
+    if page.total == 0 and not await repository.owner_exists(owner_id):
         raise AccountGone()
-    return body, total
+    return page
 
 
 async def get_json(
