@@ -47,9 +47,11 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import data_scale
 import httpx
 from compose_stack import compose_stack
 
+from hoststack.postgres import MIGRATION_ROLE
 from hoststack.procs import ManagedProcess, free_port, http_status, wait_until
 from hoststack.stack import DB_NAME, Stack, StackConfig
 from servicekit.etags import make_etag
@@ -79,6 +81,10 @@ PROFILED = ("list", "create", "patch")
 # gateways only, neither the resource service alone nor the yardsticks.
 STACK_ONLY = frozenset({"mixed"})
 GATEWAYS = frozenset({"gateway (host stack)", "gateway (compose)"})
+
+
+# data_scale.measure's rows: (case, median ms, p99 ms, X-Total-Count).
+Scale = list[tuple[str, float, float, int]]
 
 
 @dataclass
@@ -377,6 +383,12 @@ def main() -> None:
         "--scenarios", default=",".join(SCENARIOS), help=f"which of {','.join(SCENARIOS)} (default: all)"
     )
     parser.add_argument(
+        "--data-rows",
+        type=int,
+        default=1_000_000,
+        help="rows of one user for the data-scale figures (tools/bench/data_scale.py; 0 leaves them out)",
+    )
+    parser.add_argument(
         "--no-compose",
         dest="compose",
         action="store_false",
@@ -436,9 +448,14 @@ def main() -> None:
             for scenario in args.profile.split(",")
             if scenario
         }
+        scale: Scale = []
+        if args.data_rows:
+            print(f"data scale: one user with {args.data_rows} bookmarks and items", flush=True)
+            migrator = stack.postgres.dsn(MIGRATION_ROLE, stack.passwords["migrator"], DB_NAME)
+            scale = data_scale.measure(migrator, args.data_rows)
     if args.compose:
         figures += compose_figures(args, secret, work)
-    write_report(figures, profiles, args)
+    write_report(figures, profiles, scale, args)
 
 
 def compose_figures(args: argparse.Namespace, secret: str, work: Path) -> list[Figure]:
@@ -465,11 +482,29 @@ GENERATED_START = "<!-- make bench: generated from here -->"
 GENERATED_END = "<!-- make bench: generated up to here -->"
 
 
-def write_report(figures: list[Figure], profiles: dict[str, str], args: argparse.Namespace) -> None:
-    """The table (and the profiles) into `args.output` between the generated
+def write_report(
+    figures: list[Figure],
+    profiles: dict[str, str],
+    scale: list[tuple[str, float, float, int]],
+    args: argparse.Namespace,
+) -> None:
+    """The tables (and the profiles) into `args.output` between the generated
     markers; what is written around them by hand stays."""
     rows = table(figures)
     print("\n".join(rows))
+    scale_rows = []
+    if scale:
+        scale_rows = [
+            "",
+            f"Scale with data: one user with {args.data_rows} bookmarks and {args.data_rows} items among "
+            f"{data_scale.OTHER_USERS} others (tools/bench/data_scale.py); the resource service's own "
+            "`duration_ms` (its access log), in-process against the same PostgreSQL:",
+            "",
+            "| case | median ms | p99 ms | X-Total-Count |",
+            "|---|---|---|---|",
+            *(f"| {case} | {median:.2f} | {p99:.2f} | {total} |" for case, median, p99, total in scale),
+        ]
+        print("\n".join(scale_rows))
     described = []
     for scenario, summary in profiles.items():
         described += [
@@ -499,6 +534,7 @@ def write_report(figures: list[Figure], profiles: dict[str, str], args: argparse
             *rows,
             "",
             f"![chart]({png.name})",
+            *scale_rows,
             *described,
             GENERATED_END,
         ]
