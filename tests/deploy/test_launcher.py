@@ -19,6 +19,7 @@ import pytest
 
 from hoststack.gateway import TEMPLATE, TEMPLATE_VARIABLES, Gateway, render_template
 from hoststack.procs import free_port, pid_alive
+from hoststack.stack import Stack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -205,6 +206,24 @@ def test_sigterm_during_start_up_stops_everything_too(launcher: Launcher):
     assert launcher.process.wait(120) == 0, launcher.log
     _assert_all_gone(pids, [launcher.port])
     assert not Path(state["postgres"]["base_dir"]).exists()
+
+
+# The dropped exception is the point: Python reports it as unraisable.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_request_outlives_a_handler_whose_exception_was_dropped(tmp_path: Path):
+    """A signal handler that runs inside a __del__ has its SystemExit printed
+    and dropped by Python; the request must still stop the launcher (it
+    once kept starting, then ran on, after such a SIGTERM)."""
+    stack = Stack(StackConfig(run_dir=tmp_path))
+
+    class Collected:
+        def __del__(self) -> None:
+            stack._on_signal(signal.SIGTERM, None)
+
+    Collected()  # collected at once: the SystemExit is "ignored"
+    with pytest.raises(SystemExit) as stopped:
+        stack.stop_if_asked()
+    assert stopped.value.code == 128 + signal.SIGTERM
 
 
 def test_down_cleans_up_after_a_killed_launcher(launcher: Launcher):

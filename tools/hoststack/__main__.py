@@ -86,6 +86,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("hoststack: Ctrl-C stops everything", flush=True)
         warned: set[str] = set()
         while True:
+            stack.stop_if_asked()
             time.sleep(1)
             pieces = {"gateway": stack.gateway, "redis": stack.redis, **stack.services}
             for name, piece in pieces.items():

@@ -190,10 +190,13 @@ def wait_until(
     process: ManagedProcess | None = None,
     what: str,
     interval: float = 0.1,
+    between: Callable[[], None] = lambda: None,
 ) -> None:
-    """Poll `check` until true; fail early if `process` dies meanwhile."""
+    """Poll `check` until true; fail early if `process` dies meanwhile.
+    `between` runs before every poll (it may raise to give up)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        between()
         if check():
             return
         if process is not None and not process.running():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,13 +80,14 @@ class Service:
         self.process.start()
         self.wait_ready(timeout)
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
+    def wait_ready(self, timeout: float = 60.0, between: Callable[[], None] = lambda: None) -> None:
         wait_until(
             lambda: http_status(f"{self.url}/readyz") == 200,
             timeout=timeout,
             process=self.process,
             what="ready (/readyz)",
             interval=0.2,
+            between=between,
         )
 
     def stop(self) -> None:

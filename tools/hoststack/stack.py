@@ -77,6 +77,8 @@ class Stack:
         self.private_key_file = self.run_dir / "secrets" / "jwt_private_key.pem"
         self._started = False
         self._previous_handlers: dict[int, Any] = {}
+        # The signal that asked us to stop, if one did (see _on_signal).
+        self.stop_signal: int | None = None
 
     # --- addresses ---------------------------------------------------------
     @property
@@ -210,7 +212,8 @@ class Stack:
         self._write_state()
         for service in self.services.values():
             remaining = max(5.0, timeout - (time.monotonic() - started))
-            service.wait_ready(remaining)
+            service.wait_ready(remaining, between=self.stop_if_asked)
+        self.stop_if_asked()
 
         # A service left out of the stack still gets an upstream: a port with
         # nothing behind it, so its routes answer 502.
@@ -273,8 +276,17 @@ class Stack:
         self._previous_handlers.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        # Unwind normally (finally blocks, context managers), then stop.
+        # Unwind normally (finally blocks, context managers), then stop. The
+        # request is kept too: a handler that runs inside a __del__ has its
+        # exception printed and dropped ("Exception ignored in ..."), and the
+        # waits of start-up and the caller's loop look at it again.
+        self.stop_signal = signum
         raise SystemExit(128 + signum)
+
+    def stop_if_asked(self) -> None:
+        """Raise SystemExit if a signal asked us to stop (see _on_signal)."""
+        if self.stop_signal is not None:
+            raise SystemExit(128 + self.stop_signal)
 
     def _write_state(self) -> None:
         processes = {}
