@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from resource_service.bookmarks.models import Bookmark
 from resource_service.bookmarks.schemas import BookmarkRead
@@ -419,3 +419,36 @@ async def test_the_json_postgresql_writes_is_the_bytes_the_schema_writes(
         one = await client.get(f"{kind.path}{row.id}", headers=account.headers)
         assert one.content == schema.model_validate(row).model_dump_json().encode()
         assert one.headers["etag"] == make_etag(row.id, row.version)
+
+
+async def test_a_filtered_list_is_planned_for_its_values_and_the_connection_left_as_it_was(
+    client: httpx.AsyncClient, resource_app: FastAPI, account: Account
+) -> None:
+    """After five runs PostgreSQL may keep a generic plan for a prepared
+    statement; a search's best plan depends on its text (a trigram index for
+    a rare word), so filtered lists are planned for their values each time
+    (docs/benchmarks.md: 150 ms instead of 4 at a million rows) - and only
+    those, and the setting never outlives the request on its connection."""
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = resource_app.state.autocommit.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await create(client, account, "/bookmarks/", {"url": "https://example.com/rare", "title": "a quokka"})
+        statements.clear()
+        assert len((await client.get("/bookmarks/", params={"q": "quokka"}, headers=account.headers)).json()) == 1
+        searched = [s for s in statements if "plan_cache_mode" in s or "FROM bookmarks" in s]
+        statements.clear()
+        assert (await client.get("/bookmarks/", headers=account.headers)).status_code == 200
+        listed = [s for s in statements if "plan_cache_mode" in s]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert searched[0] == "SET plan_cache_mode = force_custom_plan"
+    assert searched[-1] == "RESET plan_cache_mode"
+    assert len(searched) == 3  # the list itself in between
+    assert listed == []  # an unfiltered list's plan never depends on values
+    async with resource_app.state.autocommit() as session:
+        assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"

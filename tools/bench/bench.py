@@ -87,12 +87,16 @@ GATEWAYS = frozenset({"gateway (host stack)", "gateway (compose)"})
 Scale = list[tuple[str, float, float, int]]
 
 
+# What wrk counts as an error: an answer outside 2xx/3xx, or a socket error.
+ERROR_KINDS = ("non_2xx", "connect", "read", "write", "timeout")
+
+
 @dataclass
 class Sample:
     rps: float
     p50_ms: float
     p99_ms: float
-    errors: int
+    errors: dict[str, int] = field(default_factory=dict)  # by kind (ERROR_KINDS)
 
 
 @dataclass
@@ -109,8 +113,14 @@ class Figure:
         return min(values), max(values)
 
     @property
-    def errors(self) -> int:
-        return sum(sample.errors for sample in self.samples)
+    def errors(self) -> str:
+        """How many, and of which kinds: `0`, or e.g. `5 (read 5)`."""
+        kinds = collections.Counter[str]()
+        for sample in self.samples:
+            kinds.update(sample.errors)
+        total = sum(kinds.values())
+        named = ", ".join(f"{kind} {count}" for kind, count in kinds.items() if count)
+        return f"{total} ({named})" if total else "0"
 
 
 def wrk(url: str, scenario: str, data: Path, args: argparse.Namespace, secret: str, duration: float) -> Sample:
@@ -136,12 +146,11 @@ def wrk(url: str, scenario: str, data: Path, args: argparse.Namespace, secret: s
         raise RuntimeError(f"wrk failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
     line = next(line for line in result.stdout.splitlines() if line.startswith("BENCH "))
     stats = json.loads(line.removeprefix("BENCH "))
-    errors = sum(stats[key] for key in ("non_2xx", "connect", "read", "write", "timeout"))
     return Sample(
         rps=stats["requests"] / (stats["duration_us"] / 1e6),
         p50_ms=stats["p50_us"] / 1000,
         p99_ms=stats["p99_us"] / 1000,
-        errors=errors,
+        errors={kind: stats[kind] for kind in ERROR_KINDS},
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     true,
     tuple_,
     update,
@@ -75,6 +76,10 @@ def _contains(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
+
+# See OwnedRepository._planned_for_its_values.
+_PLAN_FOR_VALUES = text("SET plan_cache_mode = force_custom_plan")
+_PLAN_AS_USUAL = text("RESET plan_cache_mode")
 
 # Statements built once per shape (see OwnedRepository._statement).
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
@@ -246,10 +251,32 @@ class OwnedRepository:
         uncorrelated subquery, one InitPlan). No row is loaded into Python:
         the bytes pass through."""
         statement = self._page_json_statement(query, fields)
-        found = (await self.session.execute(statement, self.list_parameters(owner_id, query))).one()
-        total, text, more, keys, ids = found
+        async with self._planned_for_its_values(filtered=len(self._conditions(query)) > 1):
+            found = (await self.session.execute(statement, self.list_parameters(owner_id, query))).one()
+        total, body, more, keys, ids = found
         next_cursor = make_cursor(query.sort, keys[0], ids[0]) if more else None
-        return Page(text.encode(), total, next_cursor)
+        return Page(body.encode(), total, next_cursor)
+
+    @asynccontextmanager
+    async def _planned_for_its_values(self, *, filtered: bool) -> AsyncIterator[None]:
+        """Have PostgreSQL plan a filtered list for the values it is given.
+
+        A statement is prepared once per connection, and after five runs
+        PostgreSQL may keep a generic plan, made without the values. A
+        filter's best plan depends on them: a rare `q` is found by its
+        trigram indexes in a few rows, a common one by reading the owner's
+        rows in order; a generic plan reads every row of the owner, 150 ms
+        for a rare word at a million rows instead of 4 (docs/benchmarks.md).
+        The unfiltered lists keep their cached plans: theirs never depends
+        on the values."""
+        if not filtered:
+            yield
+            return
+        await self.session.execute(_PLAN_FOR_VALUES)
+        try:
+            yield
+        finally:
+            await self.session.execute(_PLAN_AS_USUAL)
 
     async def get_json(
         self, owner_id: uuid.UUID, row_id: uuid.UUID, fields: tuple[str, ...]
