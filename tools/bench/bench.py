@@ -279,12 +279,11 @@ def livez_under_login_load(
         login = wrk(stack.gateway_url, "login", data, args, secret, args.duration)
         stop.set()
         thread.join()
-        latencies.sort()
         figure.samples.append(
             Sample(
                 rps=login.rps,
-                p50_ms=latencies[len(latencies) // 2] * 1000,
-                p99_ms=latencies[int(len(latencies) * 0.99)] * 1000,
+                p50_ms=data_scale.percentile(latencies, 0.5) * 1000,
+                p99_ms=data_scale.percentile(latencies, 0.99) * 1000,
                 errors=login.errors,
             )
         )

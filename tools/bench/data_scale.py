@@ -163,7 +163,7 @@ def _app_settings(url: str) -> ResourceSettings:
     )
 
 
-def _percentile(values: list[float], fraction: float) -> float:
+def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
@@ -200,7 +200,7 @@ async def _run_cases(url: str, owner: uuid.UUID, report: Callable[[str], None]) 
                             response.raise_for_status()
                             assert int(response.headers["x-total-count"]) == total
                     timings = durations.values
-                    row = (case.name, statistics.median(timings), _percentile(timings, 0.99), total)
+                    row = (case.name, statistics.median(timings), percentile(timings, 0.99), total)
                     report(f"{row[0]:45} median {row[1]:8.2f} ms   p99 {row[2]:8.2f} ms   X-Total-Count {row[3]}")
                     results.append(row)
     finally:

@@ -18,15 +18,14 @@ never outlives the session's own end (`expires_at`).
 """
 
 import asyncio
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.caching import ExpiringCache
 from servicekit.logs import get_logger
 
 log = get_logger(__name__)
@@ -47,35 +46,30 @@ class ActiveSessions:
     def __init__(self, cache_seconds: float, *, listening_seconds: float = 0, max_entries: int = 10_000) -> None:
         self.cache_seconds = cache_seconds
         self.listening_seconds = listening_seconds
-        self.max_entries = max_entries
         self.listening = False
         # Bumped whenever answers may have gone stale: an answer fetched
         # across a bump is not kept (an end announced while it was in flight).
         self._generation = 0
-        # session id -> (user id, active, monotonic time the answer expires)
-        self._answers: OrderedDict[uuid.UUID, tuple[uuid.UUID, bool, float]] = OrderedDict()
+        # session id -> (user id, active)
+        self._answers: ExpiringCache[uuid.UUID, tuple[uuid.UUID, bool]] = ExpiringCache(max_entries)
 
     async def is_active(self, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-        now = time.monotonic()
         cached = self._answers.get(session_id)
-        if cached is not None and cached[2] > now and cached[0] == user_id:
+        if cached is not None and cached[0] == user_id:
             return cached[1]
         generation = self._generation
         remaining: float | None = await db.scalar(_REMAINING, {"id": session_id, "user_id": user_id})
         trusted_for = self.listening_seconds if self.listening else self.cache_seconds
         if remaining is not None:
             trusted_for = min(trusted_for, remaining)
-        if trusted_for > 0 and generation == self._generation:
-            self._answers[session_id] = (user_id, remaining is not None, now + trusted_for)
-            self._answers.move_to_end(session_id)
-            while len(self._answers) > self.max_entries:
-                self._answers.popitem(last=False)
+        if generation == self._generation:
+            self._answers.put(session_id, (user_id, remaining is not None), trusted_for)
         return remaining is not None
 
     def ended(self, session_id: uuid.UUID) -> None:
         """The database announced that this session ended."""
         self._generation += 1
-        self._answers.pop(session_id, None)
+        self._answers.pop(session_id)
 
     def set_listening(self, listening: bool) -> None:
         """Whether ended sessions are being heard of. Either way, what was

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import httpx
 import jwt
 
+from servicekit.caching import ExpiringCache
 from servicekit.errors import ServiceUnavailable, Unauthorized
 from servicekit.keys import SIGNING_ALGORITHMS, PublicKey, public_jwk
 from servicekit.logs import get_logger
@@ -177,7 +178,7 @@ class TokenVerifier:
         # Tokens whose signature and claims were checked, and until when that
         # answer holds (monotonic). Clients send one token many times; the
         # EdDSA check was ~8 % of a worker's time per request.
-        self._verified: dict[str, tuple[AccessClaims, str, float]] = {}
+        self._verified: ExpiringCache[str, tuple[AccessClaims, str]] = ExpiringCache(MAX_VERIFIED_TOKENS)
 
     @classmethod
     def for_settings(cls, keys: KeySource, settings: ServiceSettings) -> "TokenVerifier":
@@ -197,18 +198,12 @@ class TokenVerifier:
         stops its tokens as before). Failures are never remembered."""
         cached = self._verified.get(token)
         if cached is not None:
-            claims, kid, until = cached
-            if (
-                time.monotonic() < until
-                and time.time() < claims.expires_at + self.leeway
-                and await self.keys.get(kid) is not None
-            ):
+            claims, kid = cached
+            if time.time() < claims.expires_at + self.leeway and await self.keys.get(kid) is not None:
                 return claims
-            del self._verified[token]
+            self._verified.pop(token)
         claims, kid = await self._verify(token)
-        if len(self._verified) >= MAX_VERIFIED_TOKENS:
-            del self._verified[next(iter(self._verified))]  # the oldest
-        self._verified[token] = (claims, kid, time.monotonic() + VERIFIED_TOKEN_SECONDS)
+        self._verified.put(token, (claims, kid), VERIFIED_TOKEN_SECONDS)
         return claims
 
     async def _verify(self, token: str) -> tuple[AccessClaims, str]:

@@ -85,6 +85,15 @@ _PLAN_AS_USUAL = text("RESET plan_cache_mode")
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
 
 
+# A list query's conditions: bind parameter name -> (its clause, its value).
+Conditions = dict[str, tuple[ColumnElement[bool] | None, Any]]
+
+
+def _narrowed(conditions: Conditions) -> bool:
+    """Whether a list is filtered beyond its owner (`q`, a kind's filter)."""
+    return list(conditions) != ["owner_id"]
+
+
 def _row(owner_id: uuid.UUID, row_id: uuid.UUID, version: int | None = None) -> dict[str, Any]:
     """The bind parameters naming one of the owner's rows (`_the_row`)."""
     return {"row_id": row_id, "row_owner_id": owner_id, "row_version": version}
@@ -116,20 +125,22 @@ class OwnedRepository:
         every kind."""
         return {}
 
-    def _conditions(self, query: ListQuery) -> dict[str, tuple[ColumnElement[bool] | None, Any]]:
+    def _conditions(self, query: ListQuery) -> Conditions:
         """Every condition of a list query, by the name of its bind parameter."""
-        conditions: dict[str, tuple[ColumnElement[bool] | None, Any]] = {
-            "owner_id": (self.model.owner_id == bindparam("owner_id"), None)
-        }
+        conditions: Conditions = {"owner_id": (self.model.owner_id == bindparam("owner_id"), None)}
         if query.q is not None:
             pattern = bindparam("q", type_=String)
             matches = or_(*(column.ilike(pattern, escape="\\") for column in self.search_columns))
             conditions["q"] = (matches, _contains(query.q))
         return {**conditions, **self.filters(query)}
 
-    def list_parameters(self, owner_id: uuid.UUID, query: ListQuery) -> dict[str, Any]:
-        """The values of a list statement's bind parameters."""
-        values = {name: value for name, (_, value) in self._conditions(query).items()}
+    def list_parameters(
+        self, owner_id: uuid.UUID, query: ListQuery, conditions: Conditions | None = None
+    ) -> dict[str, Any]:
+        """The values of a list statement's bind parameters (`conditions`:
+        the query's, when the caller has them already)."""
+        conditions = self._conditions(query) if conditions is None else conditions
+        values = {name: value for name, (_, value) in conditions.items()}
         after_key, after_id = query.after or (None, None)
         return {
             **values,
@@ -195,7 +206,7 @@ class OwnedRepository:
     def count_statement(self, query: ListQuery) -> Select[Any]:
         """How many rows match: the owner's kept count when nothing narrows
         the list (exact, and read in the page's own snapshot), else counted."""
-        if list(self._conditions(query)) == ["owner_id"]:
+        if not _narrowed(self._conditions(query)):
             return select(self._kept_count(bindparam("owner_id")))
         return select(func.count()).select_from(self.model).where(*self._where(query))
 
@@ -219,30 +230,24 @@ class OwnedRepository:
 
     def _page_json_statement(self, query: ListQuery, fields: tuple[str, ...]) -> Select[Any]:
         """The statement of `page_json` for queries shaped like `query` (the
-        same sort, the same filters present), built once: every value is a
-        bind parameter, so building it - and SQLAlchemy's cache key of it -
-        is not paid per request."""
-        shape = (type(self), "page", fields, query.sort, tuple(self._conditions(query)), self._start(query))
-        statement = _STATEMENTS.get(shape)
-        if statement is None:
-            rows = self.page_statement(query).subquery("p")
-            documents = self._documents(rows, fields)
-            # `_n` numbers the rows from the offset's start: the page ends at
-            # offset + limit, and a row beyond it means there is a next page.
-            # (In bigint, as `_n` is: the largest offset plus a limit overflows an integer.)
-            end = cast(bindparam("offset", type_=Integer), BigInteger) + bindparam("limit", type_=Integer)
-            in_page = func.array_agg(aggregate_order_by(documents.c.doc, rows.c._n)).filter(rows.c._n <= end)
-            # The page's last row, which the next page's cursor names.
-            last = rows.c._n == end
-            key = func.array_agg(rows.c[query.sort.removeprefix("-")]).filter(last)
-            statement = _STATEMENTS[shape] = select(
-                self.count_statement(query).scalar_subquery(),
-                func.concat("[", func.array_to_string(in_page, ","), "]"),
-                func.max(rows.c._n) > end,
-                key,
-                func.array_agg(rows.c.id).filter(last),
-            ).select_from(rows.join(documents, true()))
-        return statement
+        same sort, the same filters present, the same kind of start)."""
+        rows = self.page_statement(query).subquery("p")
+        documents = self._documents(rows, fields)
+        # `_n` numbers the rows from the offset's start: the page ends at
+        # offset + limit, and a row beyond it means there is a next page.
+        # (In bigint, as `_n` is: the largest offset plus a limit overflows an integer.)
+        end = cast(bindparam("offset", type_=Integer), BigInteger) + bindparam("limit", type_=Integer)
+        in_page = func.array_agg(aggregate_order_by(documents.c.doc, rows.c._n)).filter(rows.c._n <= end)
+        # The page's last row, which the next page's cursor names.
+        last = rows.c._n == end
+        key = func.array_agg(rows.c[query.sort.removeprefix("-")]).filter(last)
+        return select(
+            self.count_statement(query).scalar_subquery(),
+            func.concat("[", func.array_to_string(in_page, ","), "]"),
+            func.max(rows.c._n) > end,
+            key,
+            func.array_agg(rows.c.id).filter(last),
+        ).select_from(rows.join(documents, true()))
 
     async def page_json(self, owner_id: uuid.UUID, query: ListQuery, fields: tuple[str, ...]) -> Page:
         """One page of the owner's rows as a JSON array PostgreSQL wrote, how
@@ -250,9 +255,11 @@ class OwnedRepository:
         round trip, whatever the page (past its end too; the count is an
         uncorrelated subquery, one InitPlan). No row is loaded into Python:
         the bytes pass through."""
-        statement = self._page_json_statement(query, fields)
-        async with self._planned_for_its_values(filtered=len(self._conditions(query)) > 1):
-            found = (await self.session.execute(statement, self.list_parameters(owner_id, query))).one()
+        conditions = self._conditions(query)
+        shape = ("page", fields, query.sort, tuple(conditions), self._start(query))
+        statement = self._statement(shape, lambda: self._page_json_statement(query, fields))
+        async with self._planned_for_its_values(filtered=_narrowed(conditions)):
+            found = (await self.session.execute(statement, self.list_parameters(owner_id, query, conditions))).one()
         total, body, more, keys, ids = found
         next_cursor = make_cursor(query.sort, keys[0], ids[0]) if more else None
         return Page(body.encode(), total, next_cursor)
@@ -310,12 +317,12 @@ class OwnedRepository:
 
     async def insert_json(
         self, values: Mapping[str, Any], quota: int, fields: tuple[str, ...]
-    ) -> tuple[bytes, uuid.UUID] | None:
+    ) -> tuple[bytes, uuid.UUID, int] | None:
         """Insert a row of `values` (its owner among them) unless the owner
-        already holds `quota` rows: the row as JSON and its id, or None at the
-        quota. One statement: the count and the insert are one round trip (a
-        burst of parallel creates may pass the quota by at most the burst,
-        which the per-account write limit bounds)."""
+        already holds `quota` rows: the row as JSON, its id and its version,
+        or None at the quota. One statement: the count and the insert are one
+        round trip (a burst of parallel creates may pass the quota by at most
+        the burst, which the per-account write limit bounds)."""
         row = {"id": uuid.uuid4(), "version": 1, **values}
 
         def build() -> Select[Any]:
@@ -329,7 +336,7 @@ class OwnedRepository:
         parameters = {**{f"new_{name}": value for name, value in row.items()}, "quota": quota}
         async with self._refusals():
             found = (await self.session.execute(statement, parameters)).first()
-        return (found[0].encode(), row["id"]) if found else None
+        return (found[0].encode(), row["id"], found[1]) if found else None
 
     async def update_json(
         self,

@@ -34,8 +34,8 @@ async def create(
     created = await repository.insert_json({"owner_id": owner_id, **values}, quota, fields)
     if created is None:
         raise QuotaReached(repository.noun, quota)
-    body, row_id = created
-    return body, row_id, make_etag(row_id, 1)
+    body, row_id, version = created
+    return body, row_id, make_etag(row_id, version)
 
 
 async def list_json(
