@@ -166,7 +166,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.rollback()
             raise
         else:
-            await session.commit()
+            if not autocommit:  # an autocommit session's statements (flushes too) have each committed
+                await session.commit()
 
 
 # scope="function": commit before the response is sent, so a failed commit

@@ -4,6 +4,7 @@ Environment: HOST, PORT, WEB_CONCURRENCY, LOG_LEVEL, LOG_FORMAT,
 FORWARDED_ALLOW_IPS (the gateway only), PROMETHEUS_MULTIPROC_DIR.
 """
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -52,3 +53,21 @@ def child_exit(server: Arbiter, worker: Worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
+
+
+# The collector's thresholds in a worker: young objects collected every 10 000
+# allocations instead of 700 (a request allocates thousands, nearly all freed
+# by reference counting), and each older generation after 20 collections of
+# the younger one instead of 10. See post_worker_init.
+GC_THRESHOLD = (10_000, 20, 20)
+
+
+def post_worker_init(worker: Worker | None) -> None:
+    """Once the worker has loaded the app: freeze every object alive (the
+    frameworks, the app, its routes and statements) out of the garbage
+    collector's reach, and collect less often. Each full collection walked
+    all of them again: 8.6 % of a worker's samples under load, and the
+    longest pauses in its tail latency (docs/benchmarks.md)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)

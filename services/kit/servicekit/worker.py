@@ -11,7 +11,7 @@ from uvicorn_worker import UvicornWorker as _UvicornWorker
 class UvicornWorker(_UvicornWorker):  # type: ignore[misc]  # uvicorn-worker publishes no types
     CONFIG_KWARGS = {
         "loop": "uvloop",
-        "http": "httptools",
+        "http": "servicekit.http:HttpToolsProtocol",
         "access_log": False,
         "server_header": False,
         "proxy_headers": True,

@@ -13,10 +13,16 @@ class BookmarkRepository(OwnedRepository):
     noun = "bookmark"
     search_columns = (Bookmark.title, Bookmark.url, Bookmark.description)
 
-    def filters(self, query: BookmarkQuery) -> dict[str, tuple[ColumnElement[bool], Any]]:  # type: ignore[override]
-        if not query.tag:
-            return {}
-        return {"tags": (Bookmark.tags.contains(bindparam("tags", type_=Bookmark.tags.type)), query.tag)}
+    def filters(self, query: BookmarkQuery) -> dict[str, Any]:  # type: ignore[override]
+        return {"tags": query.tag} if query.tag else {}
+
+    def filter_clause(self, name: str) -> ColumnElement[bool]:
+        if name != "tags":
+            raise KeyError(name)
+        return Bookmark.tags.contains(bindparam("tags", type_=Bookmark.tags.type))
 
     async def id_for_url(self, owner_id: uuid.UUID, url: str) -> uuid.UUID | None:
-        return await self.session.scalar(select(Bookmark.id).where(Bookmark.owner_id == owner_id, Bookmark.url == url))
+        found: uuid.UUID | None = await self._scalar(
+            select(Bookmark.id).where(Bookmark.owner_id == owner_id, Bookmark.url == url)
+        )
+        return found

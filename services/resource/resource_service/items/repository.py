@@ -12,10 +12,14 @@ class ItemRepository(OwnedRepository):
     noun = "item"
     search_columns = (Item.title, Item.description)
 
-    def filters(self, query: ItemQuery) -> dict[str, tuple[ColumnElement[bool], Any]]:  # type: ignore[override]
+    def filters(self, query: ItemQuery) -> dict[str, Any]:  # type: ignore[override]
+        values = {"is_available": query.is_available, "min_price": query.min_price, "max_price": query.max_price}
+        return {name: value for name, value in values.items() if value is not None}
+
+    def filter_clause(self, name: str) -> ColumnElement[bool]:
         clauses = {
-            "is_available": (Item.is_available == bindparam("is_available"), query.is_available),
-            "min_price": (Item.price >= bindparam("min_price"), query.min_price),
-            "max_price": (Item.price <= bindparam("max_price"), query.max_price),
+            "is_available": Item.is_available == bindparam("is_available"),
+            "min_price": Item.price >= bindparam("min_price"),
+            "max_price": Item.price <= bindparam("max_price"),
         }
-        return {name: (clause, value) for name, (clause, value) in clauses.items() if value is not None}
+        return clauses[name]
