@@ -22,11 +22,14 @@ worker_class = "servicekit.worker.UvicornWorker"
 keepalive = 75
 timeout = 30
 graceful_timeout = 20
-# Recycle workers now and then (staggered), so a slow leak never grows unbounded.
-# Not too often: a worker serves ~500 requests a second under load, a new one
-# costs a second of CPU to start (imports, the JWKS, its pool), and a client
-# sending on a keep-alive connection the old one is closing sees it reset.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
+# No recycling of workers unless asked (GUNICORN_MAX_REQUESTS, e.g. 100000,
+# ±10 %): a worker that stops closes its idle keep-alive connections, and the
+# gateway may have just sent a request on one of them - it retries a GET on
+# another connection, but never a POST or PATCH, which fails with a 502 (one
+# PATCH in `make bench` did, each time a worker was recycled under load). The
+# workers hold no growing state (every cache is bounded), so
+# there is no leak to recycle them for; a deployment that finds one can set it.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 accesslog = None
 # No control socket (gunicorn >= 25): the containers' root is read-only (it
