@@ -2,9 +2,6 @@
 response with one system call instead of two."""
 
 import asyncio
-import subprocess
-import sys
-import tempfile
 from typing import Any
 
 import httpx
@@ -18,6 +15,7 @@ from hoststack.procs import free_port
 from servicekit.gunicorn_conf import GC_THRESHOLD
 from servicekit.http import GatheringTransport, HttpToolsProtocol
 from servicekit.worker import UvicornWorker
+from tests.helpers import fresh_python
 
 
 class Recording(asyncio.Transport):
@@ -145,10 +143,6 @@ def test_a_worker_freezes_what_start_up_allocated() -> None:
         "import gc, servicekit.gunicorn_conf as conf; assert gc.get_freeze_count() == 0; "
         "conf.post_worker_init(None); print(gc.get_freeze_count(), gc.get_threshold())"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tempfile.gettempdir()
-    )
-    assert result.returncode == 0, result.stderr
-    frozen, threshold = result.stdout.split(" ", 1)
+    frozen, threshold = fresh_python(probe).split(" ", 1)
     assert int(frozen) > 10_000  # the imported frameworks, at least
     assert threshold.strip() == str(GC_THRESHOLD)

@@ -3,9 +3,7 @@ with the shared config, in a process that never imports the auth service's
 models, so the `users` table is not mapped there."""
 
 import os
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from hoststack.procs import ManagedProcess, free_port, http_status, tail, wait_until
 from migrations.roles import RESOURCE_ROLE
+from tests.helpers import fresh_python
 from tests.helpers.accounts import Account, register_and_login
 from tests.helpers.database import RESOURCE_DB_PASSWORD, Database
 from tests.helpers.keys import public_pem
@@ -24,11 +23,7 @@ def test_importing_the_service_loads_no_auth_code() -> None:
         "import sys, resource_service.main, resource_service.items.models, resource_service.bookmarks.models; "
         "print(sorted(m for m in sys.modules if m.startswith(('auth_service', 'migrations'))))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tempfile.gettempdir()
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert fresh_python(probe).strip() == "[]"
 
 
 @pytest.fixture(scope="module")
