@@ -1,12 +1,14 @@
 """The database being away, saturated or too slow is a 503 the client may
 retry - never a 500, and never internals in the body."""
 
+import asyncpg
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from auth_service.main import create_app
-from servicekit.db import SessionDep, create_engine
+from servicekit.db import SessionDep, create_engine, database_unavailable
 from tests.helpers.accounts import PASSWORD, unique_email
 from tests.helpers.apps import make_auth_settings
 
@@ -67,3 +69,20 @@ async def test_other_database_errors_stay_500(auth_app: FastAPI) -> None:
         auth_app.router.routes.pop()
     assert response.status_code == 500
     assert "no_such_column" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (asyncpg.TooManyConnectionsError("too many"), True),  # 53300, while connecting
+        (asyncpg.CannotConnectNowError("the database system is starting up"), True),  # 57P03
+        (asyncpg.ConnectionDoesNotExistError("closed in the middle of operation"), True),
+        (ConnectionRefusedError(), True),
+        (asyncpg.InvalidPasswordError("password authentication failed"), False),  # misconfigured: a 500 to fix
+        (asyncpg.UndefinedColumnError("no such column"), False),
+    ],
+)
+def test_a_new_connections_own_errors_are_classified_too(error: BaseException, unavailable: bool) -> None:
+    # The pool's connections are made by servicekit.db.create_engine's creator:
+    # their errors reach the handlers as the driver raised them, unwrapped.
+    assert database_unavailable(error) is unavailable

@@ -2,13 +2,32 @@
 the configured secret meets no limit, any other request meets every limit,
 and with no secret configured the header means nothing."""
 
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
 import pytest
+from limits import parse
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from auth_service.main import create_app
+from hoststack.redis import RedisServer
+from servicekit.breaker import State
 from servicekit.errors import TooManyRequests
 from servicekit.ratelimit import EXEMPT_HEADER, UNLIMITED, RateLimiter, limiter_for
 from servicekit.settings import ServiceSettings
+from tests.helpers.accounts import PASSWORD, unique_email
+from tests.helpers.apps import make_auth_settings
+from tests.helpers.database import Database
+from tests.helpers.proxy import Proxy, proxy_to
+from tests.kit.test_breaker import state
 
 SECRET = "s" * 40
 
@@ -67,10 +86,138 @@ def test_a_short_exemption_secret_is_refused_at_start_up() -> None:
     assert ServiceSettings(environment="test").rate_limit_exempt_secret.get_secret_value() == ""
 
 
-async def test_an_unreachable_store_fails_open() -> None:
+async def test_an_unreachable_store_fails_nothing_when_told_to_fail_open() -> None:
     # Nothing listens on port 1: every call errs, and no request is refused.
-    limiter = RateLimiter("redis://127.0.0.1:1/0", storage_options={"socket_connect_timeout": "0.2"})
+    options: dict[str, str | float] = {"socket_connect_timeout": 0.2}
+    limiter = RateLimiter("redis://127.0.0.1:1/0", storage_options=options, fallback="open")
     for _ in range(3):
         await limiter.check("1/minute", "x")
         await limiter.refuse_if_over("1/minute", "x")
         await limiter.count("1/minute", "x")
+
+
+# Redis away: the limiter's breaker and fallback (see servicekit.ratelimit).
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"), env=dict(os.environ))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.asynccontextmanager
+async def limiter_through_proxy(redis_server: RedisServer, **options: Any) -> AsyncIterator[tuple[RateLimiter, Proxy]]:
+    async with proxy_to(redis_server.host, redis_server.port) as proxy:
+        uri = f"redis://127.0.0.1:{proxy.port}/0"
+        storage: dict[str, str | float] = {"password": redis_server.password, "socket_timeout": 0.1}
+        storage["socket_connect_timeout"] = 0.1
+        limiter = RateLimiter(uri, storage_options=storage, breaker_open_seconds=0.5, **options)
+        try:
+            yield limiter, proxy
+        finally:
+            await limiter.aclose()
+
+
+async def _timed_checks(limiter: RateLimiter, limit: str, identity: str, times: int) -> tuple[int, list[float]]:
+    refused, timings = 0, []
+    for _ in range(times):
+        started = time.perf_counter()
+        try:
+            await limiter.check(limit, identity)
+        except TooManyRequests:
+            refused += 1
+        timings.append(time.perf_counter() - started)
+    return refused, sorted(timings)
+
+
+async def test_with_redis_away_limits_hold_per_process_and_cost_nothing(redis_server: RedisServer) -> None:
+    async with limiter_through_proxy(redis_server) as (limiter, proxy):
+        identity = uuid.uuid4().hex
+        assert (await _timed_checks(limiter, "3/minute", identity, 2))[0] == 0  # counted in Redis
+        proxy.set("silent")  # Redis frozen: connections cut, new ones never answered
+        refused, timings = await _timed_checks(limiter, "3/minute", identity, 50)
+        assert refused == 47  # the fallback counts in this process: 3 allowed, then refused
+        first, p99 = timings[-1], timings[int(0.99 * (len(timings) - 1))]
+        after_first = timings[:-1]
+        print(f"\nRedis away: the first call took {first * 1000:.0f} ms (at most the socket timeout), the rest p99 "
+              f"{after_first[int(0.99 * (len(after_first) - 1))] * 1000:.2f} ms")  # fmt: skip
+        assert first < 1.0
+        assert after_first[-1] < 0.05  # nothing waits on Redis while the breaker is open
+        assert p99 < 1.0
+
+
+async def test_failing_open_is_a_setting(redis_server: RedisServer) -> None:
+    async with limiter_through_proxy(redis_server, fallback="open") as (limiter, proxy):
+        proxy.set("refuse")
+        refused, _ = await _timed_checks(limiter, "1/minute", uuid.uuid4().hex, 10)
+        assert refused == 0
+
+
+async def test_the_limiter_goes_back_to_redis_when_it_returns(redis_server: RedisServer) -> None:
+    async with limiter_through_proxy(redis_server) as (limiter, proxy):
+        identity = uuid.uuid4().hex
+        await limiter.check("1000/minute", identity)
+        proxy.set("refuse")
+        await limiter.check("1000/minute", identity)  # opens the breaker: counted in memory
+        proxy.set("forward")
+        back = time.perf_counter()
+        while time.perf_counter() - back < 5:
+            await limiter.check("1000/minute", identity)
+            if limiter._breaker is not None and state(limiter._breaker) is State.CLOSED:
+                break
+            await asyncio.sleep(0.05)
+        recovered = time.perf_counter() - back
+        print(f"\nback on Redis {recovered * 1000:.0f} ms after it returned (breaker open 0.5 s)")
+        assert recovered < 2.0
+        # Hits count in Redis again: another process sees them.
+        item = parse("50/minute")
+        other = RateLimiter(redis_server.uri, storage_options={"password": redis_server.password})
+        before = (await other._strategy.get_window_stats(item, "again", identity)).remaining
+        await limiter.check("50/minute", "again", identity)
+        after = (await other._strategy.get_window_stats(item, "again", identity)).remaining
+        await other.aclose()
+        assert after == before - 1
+
+
+async def test_logins_and_writes_go_on_while_redis_is_away(
+    redis_server: RedisServer, database: Database, signing_key_file: Path
+) -> None:
+    async with proxy_to(redis_server.host, redis_server.port) as proxy:
+        settings = make_auth_settings(
+            database,
+            signing_key_file,
+            rate_limit_storage_uri=f"redis://127.0.0.1:{proxy.port}/0",
+            redis_password=redis_server.password,
+        )
+        app = create_app(settings)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        ):
+
+            async def log_in(email: str) -> float:
+                started = time.perf_counter()
+                answer = await client.post("/auth/token", data={"username": email, "password": PASSWORD})
+                assert answer.status_code == 200, answer.text
+                return time.perf_counter() - started
+
+            emails = [unique_email() for _ in range(6)]
+            for email in emails:  # a write: the registration limit counts in Redis
+                registered = await client.post("/auth/register", json={"email": email, "password": PASSWORD})
+                assert registered.status_code == 201, registered.text
+            with_redis = sorted([await log_in(email) for email in emails])
+            proxy.set("silent")
+            away = [await log_in(email) for email in emails]
+            registered = await client.post("/auth/register", json={"email": unique_email(), "password": PASSWORD})
+            assert registered.status_code == 201, registered.text
+    first, rest = away[0], sorted(away[1:])
+    print(
+        f"\nlogin with Redis {with_redis[len(with_redis) // 2] * 1000:.0f} ms (median); Redis away: the first "
+        f"{first * 1000:.0f} ms, then at most {rest[-1] * 1000:.0f} ms"
+    )
+    assert first < with_redis[-1] + 1.0  # one wait of the socket timeout (0.1 s), not seconds
+    assert rest[-1] < with_redis[-1] + 0.2  # generous: a login hashes a password; Redis adds nothing

@@ -69,6 +69,10 @@ def test_production_refuses_a_redis_without_a_real_password(password: str) -> No
         )
 
 
+# The Redis client's socket timeouts (RATE_LIMIT_STORAGE_TIMEOUT's default).
+TIMEOUTS = {"socket_timeout": 0.1, "socket_connect_timeout": 0.1}
+
+
 @pytest.mark.parametrize("uri", ["rediss://redis:6380/0", "redis+unix:///run/redis.sock", "valkey://v:6379"])
 def test_every_redis_scheme_needs_the_password(uri: str) -> None:
     with pytest.raises(ValidationError, match="REDIS_PASSWORD"):
@@ -78,14 +82,14 @@ def test_every_redis_scheme_needs_the_password(uri: str) -> None:
 def test_the_password_reaches_the_redis_client_apart_from_the_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_PASSWORD", "r3dis-pass")
     settings = ServiceSettings(db_password="a-real-password", rate_limit_storage_uri=REDIS)
-    assert settings.rate_limit_storage_options == {"password": "r3dis-pass"}
+    assert settings.rate_limit_storage_options == {**TIMEOUTS, "password": "r3dis-pass"}
     assert settings.rate_limit_storage_uri == REDIS  # nothing secret in the URI
     assert "r3dis-pass" not in repr(settings) and "r3dis-pass" not in str(settings.model_dump())
 
 
 def test_a_password_inside_the_uri_is_accepted_once() -> None:
     settings = ServiceSettings(db_password="a-real-password", rate_limit_storage_uri="rediss://:s3cret-pw@redis:6380/0")
-    assert settings.rate_limit_storage_options == {}  # the client reads the URI's
+    assert settings.rate_limit_storage_options == TIMEOUTS  # the client reads the URI's password
     with pytest.raises(ValidationError, match="give it once"):
         ServiceSettings(
             environment="development", rate_limit_storage_uri="redis://:s3cret-pw@redis/0", redis_password="other-pw"
@@ -98,7 +102,20 @@ def test_memory_storage_needs_no_password_and_gets_no_options() -> None:
 
 
 def test_development_may_use_a_redis_without_a_password() -> None:
-    assert ServiceSettings(environment="development", rate_limit_storage_uri=REDIS).rate_limit_storage_options == {}
+    assert (
+        ServiceSettings(environment="development", rate_limit_storage_uri=REDIS).rate_limit_storage_options == TIMEOUTS
+    )
+
+
+def test_redis_calls_wait_briefly_and_the_fallback_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RATE_LIMIT_STORAGE_TIMEOUT", "0.25")
+    monkeypatch.setenv("RATE_LIMIT_STORAGE_FALLBACK", "open")
+    settings = ServiceSettings(environment="development", rate_limit_storage_uri=REDIS)
+    assert settings.rate_limit_storage_options == {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
+    assert settings.rate_limit_storage_fallback == "open"
+    monkeypatch.setenv("RATE_LIMIT_STORAGE_FALLBACK", "refuse")
+    with pytest.raises(ValidationError, match="rate_limit_storage_fallback"):
+        ServiceSettings(environment="development")
 
 
 def test_a_refusal_never_prints_the_secrets_it_was_given(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,12 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from servicekit import health, metrics
-from servicekit.db import connect_outside_the_pool, create_engine, install_database_error_handlers
+from servicekit.db import (
+    connect_outside_the_pool,
+    create_engine,
+    database_breaker,
+    install_database_error_handlers,
+)
 from servicekit.docs import install_docs
 from servicekit.errors import install_error_handlers
 from servicekit.logs import configure_logging, get_logger
@@ -41,7 +46,8 @@ def create_service_app(
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+        state.database_breaker = database_breaker(settings)
+        engine = create_engine(settings, state.database_breaker)
         state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         state.autocommit = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
         state.health = health.HealthProbe(engine, settings.migrations_dir, settings.health_timeout)
@@ -57,6 +63,7 @@ def create_service_app(
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
             await engine.dispose()
+            await state.limiter.aclose()
 
     app = FastAPI(
         title=title,

@@ -12,6 +12,7 @@ and then raises 401. The revocation must outlive the failing request, whose
 transaction this dependency rolls back; that request has written nothing else.
 """
 
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from servicekit.breaker import BreakerOpen, CircuitBreaker
 from servicekit.errors import problem_response
 from servicekit.logs import get_logger
 from servicekit.settings import ServiceSettings
@@ -74,9 +76,13 @@ UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 
 def database_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says the database is away, overloaded or too slow (a
-    503 the client may retry) rather than that the code is wrong (a 500)."""
-    if isinstance(exc, PoolTimeout | OSError):  # pool exhausted; refused, reset, connect timeout
+    503 the client may retry) rather than that the code is wrong (a 500).
+    A new connection's errors come from the driver itself (asyncpg), the
+    rest wrapped by SQLAlchemy."""
+    if isinstance(exc, PoolTimeout | OSError | asyncpg.InterfaceError):  # pool exhausted; refused, reset, timed out
         return True
+    if isinstance(exc, asyncpg.PostgresError):  # connecting: too many connections, starting up...
+        return (exc.sqlstate or "")[:2] in UNAVAILABLE_SQLSTATE_CLASSES
     if isinstance(exc, DBAPIError):
         state = sqlstate(exc)
         return (
@@ -90,13 +96,19 @@ def database_unavailable(exc: BaseException) -> bool:
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     if not database_unavailable(exc):
         raise exc  # a real bug: the request middleware logs it and answers 500
-    state = sqlstate(exc) if isinstance(exc, DBAPIError) else None
-    log.warning("database_unavailable", error=type(exc).__name__, sqlstate=state)
-    return problem_response(503, "The database is unavailable; try again shortly.", headers={"Retry-After": "1"})
+    if isinstance(exc, BreakerOpen):  # known to be away: the breaker logged it once
+        retry_after = max(1, math.ceil(exc.retry_after))
+    else:
+        retry_after = 1
+        state = sqlstate(exc) if isinstance(exc, DBAPIError) else getattr(exc, "sqlstate", None)
+        log.warning("database_unavailable", error=type(exc).__name__, sqlstate=state)
+    return problem_response(
+        503, "The database is unavailable; try again shortly.", headers={"Retry-After": str(retry_after)}
+    )
 
 
 def install_database_error_handlers(app: FastAPI) -> None:
-    for error in (SQLAlchemyError, OSError):
+    for error in (SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         app.add_exception_handler(error, _database_error)
 
 
@@ -111,9 +123,7 @@ def database_url(settings: ServiceSettings) -> URL:
     )
 
 
-async def connect_outside_the_pool(settings: ServiceSettings, purpose: str) -> asyncpg.Connection:
-    """A connection of its own, not from the pool, for work that holds one
-    for long (LISTEN); named `<service>-<purpose>` in pg_stat_activity."""
+async def _connect(settings: ServiceSettings, application_name: str) -> asyncpg.Connection:
     url = database_url(settings)
     return await asyncpg.connect(
         host=url.host,
@@ -122,13 +132,50 @@ async def connect_outside_the_pool(settings: ServiceSettings, purpose: str) -> a
         password=url.password,
         database=url.database,
         timeout=settings.db_connect_timeout,
-        server_settings={"application_name": f"{settings.service_name}-{purpose}"},
+        # The client's own deadline for a statement, beyond the server's
+        # statement_timeout: a database that stopped answering (a network
+        # partition, a frozen host) must not hold a request forever.
+        command_timeout=settings.db_statement_timeout_ms / 1000 + settings.db_connect_timeout
+        if settings.db_statement_timeout_ms
+        else None,
+        server_settings={
+            "application_name": application_name,
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+        },
     )
 
 
-def create_engine(settings: ServiceSettings) -> AsyncEngine:
+async def connect_outside_the_pool(settings: ServiceSettings, purpose: str) -> asyncpg.Connection:
+    """A connection of its own, not from the pool, for work that holds one
+    for long (LISTEN); named `<service>-<purpose>` in pg_stat_activity."""
+    return await _connect(settings, f"{settings.service_name}-{purpose}")
+
+
+def database_breaker(settings: ServiceSettings) -> CircuitBreaker:
+    """The breaker on the pool's new connections (see create_engine)."""
+    return CircuitBreaker(
+        "database", failures=settings.db_breaker_failures, open_seconds=settings.db_breaker_open_seconds
+    )
+
+
+def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = None) -> AsyncEngine:
+    """The engine and its pool. Each new connection goes through `breaker`:
+    once connecting has failed (`DB_BREAKER_FAILURES` times in a row), the
+    pool is refused new connections at once for `DB_BREAKER_OPEN_SECONDS`
+    and each request answers 503 in milliseconds instead of waiting out the
+    connect timeout; then one connection at a time probes, and the first
+    that succeeds closes it. Connections already in the pool are not
+    affected: a database that is up but refused one connection keeps
+    serving on them."""
+    breaker = breaker or database_breaker(settings)
+
+    async def connect() -> asyncpg.Connection:
+        async with breaker.call():
+            return await _connect(settings, settings.service_name)
+
     return create_async_engine(
         database_url(settings),
+        async_creator=connect,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
@@ -139,13 +186,6 @@ def create_engine(settings: ServiceSettings) -> AsyncEngine:
         pool_recycle=1800,
         # Errors and tracebacks never carry row values (emails, hashes).
         hide_parameters=True,
-        connect_args={
-            "timeout": settings.db_connect_timeout,
-            "server_settings": {
-                "application_name": settings.service_name,
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-            },
-        },
     )
 
 

@@ -5,7 +5,16 @@
 would block the event loop. Routes `await limiter.check(limit, *identity)`
 for the limits they need - per client IP, per account - rather than
 decorating endpoints, so the limits come from settings and a storage outage
-fails open instead of failing requests.
+never fails a request.
+
+Redis is optional at run time. Its calls have short socket timeouts and go
+through a circuit breaker (servicekit.breaker): once Redis is known to be
+away, no request waits on it, and a call every `open_seconds` probes it
+until it answers again. Meanwhile `RATE_LIMIT_STORAGE_FALLBACK` decides:
+`memory` (the default) counts in each worker's own memory - limits per
+process, looser by the number of processes, but a password guesser still
+meets one - and `open` limits nothing. Each call decided without Redis is
+counted in `rate_limit_fallback_total`.
 
 A request carrying the `RATE_LIMIT_EXEMPT_SECRET` in `X-RateLimit-Exempt`
 (off unless that setting is set; `make bench` uses it for its own traffic)
@@ -17,18 +26,27 @@ import hashlib
 import hmac
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal, TypeVar
 
 from fastapi import Request
 from limits import RateLimitItem, parse
-from limits.aio.storage import Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from prometheus_client import Counter
 
+from servicekit.breaker import CircuitBreaker
 from servicekit.errors import TooManyRequests
-from servicekit.logs import get_logger
 
-log = get_logger(__name__)
+FALLBACKS = Counter(
+    "rate_limit_fallback_total",
+    "Rate-limit decisions made without the shared storage (away), by what was done instead.",
+    ["mode"],
+)
+
+Fallback = Literal["memory", "open"]
+T = TypeVar("T")
 
 EXEMPT_HEADER = "X-RateLimit-Exempt"
 
@@ -50,7 +68,7 @@ def account_key(identifier: str) -> str:
     return hashlib.sha256(identifier.strip().lower().encode()).hexdigest()[:32]
 
 
-def _async_storage(uri: str, options: Mapping[str, str]) -> Storage:
+def _async_storage(uri: str, options: Mapping[str, str | float]) -> Storage:
     """The asyncio storage for a `memory://` or `redis://...` URI (redis-py's
     asyncio client, which we already ship, rather than coredis)."""
     scheme = uri.split(":", 1)[0]
@@ -66,14 +84,21 @@ class RateLimiter:
         storage_uri: str,
         *,
         enabled: bool = True,
-        storage_options: Mapping[str, str] | None = None,
+        storage_options: Mapping[str, str | float] | None = None,
         exempt_secret: str | None = None,
+        fallback: Fallback = "memory",
+        breaker_open_seconds: float = 1.0,
     ) -> None:
         # A Redis password travels in `storage_options`, never in the URI.
         self.enabled = enabled
         self._storage = _async_storage(storage_uri, storage_options or {})
         self._strategy = MovingWindowRateLimiter(self._storage)
         self._exempt_secret = exempt_secret.encode() if exempt_secret else None
+        # A storage in this process's memory cannot be away: no breaker.
+        shared = not isinstance(self._storage, MemoryStorage)
+        self._breaker = CircuitBreaker("rate_limit_storage", open_seconds=breaker_open_seconds) if shared else None
+        self.fallback = fallback
+        self._local = MovingWindowRateLimiter(MemoryStorage()) if fallback == "memory" else None
 
     def exempts(self, request: Request) -> bool:
         """Whether `request` proves it carries the exemption secret."""
@@ -93,25 +118,33 @@ class RateLimiter:
 
     async def count(self, limit: str, *identity: str) -> None:
         """Count one hit against `limit` for `identity`, never refusing."""
-        if not self.enabled:
-            return
-        try:
-            await self._strategy.hit(_parse_limit(limit), *identity)
-        except Exception as exc:  # storage down: serve rather than refuse everyone
-            log.warning("rate_limit_storage_error", error=type(exc).__name__)
+        if self.enabled:
+            await self._decide(lambda strategy: strategy.hit(_parse_limit(limit), *identity), away=True)
 
     async def _guarded(self, item: RateLimitItem, identity: tuple[str, ...], *, count: bool) -> None:
         if not self.enabled:
             return
+
+        async def decide(strategy: MovingWindowRateLimiter) -> float | None:
+            """When the window resets if `identity` is over the limit, else None."""
+            allowed = await (strategy.hit(item, *identity) if count else strategy.test(item, *identity))
+            return None if allowed else (await strategy.get_window_stats(item, *identity)).reset_time
+
+        reset_at = await self._decide(decide, away=None)
+        if reset_at is not None:
+            raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
+
+    async def _decide(self, call: Callable[[MovingWindowRateLimiter], Awaitable[T]], *, away: T) -> T:
+        """`call` on the shared storage, through its breaker; while it is away,
+        on this process's memory (`fallback` memory) or `away` (`open`)."""
+        if self._breaker is None:
+            return await call(self._strategy)
         try:
-            allowed = await (self._strategy.hit(item, *identity) if count else self._strategy.test(item, *identity))
-            if allowed:
-                return
-            reset_at = (await self._strategy.get_window_stats(item, *identity)).reset_time
-        except Exception as exc:  # storage down: serve rather than refuse everyone
-            log.warning("rate_limit_storage_error", error=type(exc).__name__)
-            return
-        raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
+            async with self._breaker.call():
+                return await call(self._strategy)
+        except Exception:  # the storage is away (the breaker logged it): never fail the request for it
+            FALLBACKS.labels(self.fallback).inc()
+            return away if self._local is None else await call(self._local)
 
     async def check_client_and_account(
         self, action: str, request: Request, account: str, *, per_client: str, per_account: str
@@ -123,6 +156,14 @@ class RateLimiter:
 
     async def reset(self) -> None:
         await self._storage.reset()
+
+    async def aclose(self) -> None:
+        """Close the shared storage's connections (when the app stops). limits
+        keeps the Redis client as its storage's `bridge.storage`; a memory
+        storage has none."""
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
 
 
 UNLIMITED = RateLimiter("memory://", enabled=False)

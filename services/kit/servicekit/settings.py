@@ -2,7 +2,7 @@ import importlib.util
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from limits import parse
@@ -84,6 +84,11 @@ class ServiceSettings(BaseSettings):
     db_pool_timeout: float = Field(default=5.0, gt=0)
     db_connect_timeout: float = Field(default=5.0, gt=0)
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    # The pool's circuit breaker (servicekit.db.create_engine): open after this
+    # many failed connection attempts in a row, refusing new connections at
+    # once for this long, then probing with one.
+    db_breaker_failures: int = Field(default=1, ge=1)
+    db_breaker_open_seconds: float = Field(default=1.0, gt=0)
     health_timeout: float = Field(default=2.0, gt=0)
     # The installed migration history, whose head readiness compares with the
     # database's revision.
@@ -100,6 +105,13 @@ class ServiceSettings(BaseSettings):
     # Redis's password, apart from the URI (REDIS_PASSWORD or the
     # redis_password secret file): the URI can then be shown and logged.
     redis_password: SecretStr = SecretStr("")
+    # Redis is optional at run time (servicekit.ratelimit): each call waits at
+    # most this long; once one failed, none is tried for the breaker's open
+    # seconds but a probe; meanwhile limits are counted per process
+    # (`memory`) or not at all (`open`).
+    rate_limit_storage_timeout: float = Field(default=0.1, gt=0)
+    rate_limit_breaker_open_seconds: float = Field(default=1.0, gt=0)
+    rate_limit_storage_fallback: Literal["memory", "open"] = "memory"
     # False where the process never counts rate limits (the migration job):
     # its Redis settings are not checked.
     uses_rate_limit_storage: ClassVar[bool] = True
@@ -123,10 +135,14 @@ class ServiceSettings(BaseSettings):
         return self.environment is Environment.PRODUCTION
 
     @property
-    def rate_limit_storage_options(self) -> dict[str, str]:
+    def rate_limit_storage_options(self) -> dict[str, str | float]:
         """Keyword arguments for the limiter's storage (the Redis client's)."""
+        if not _is_redis(self.rate_limit_storage_uri):
+            return {}
+        timeout = self.rate_limit_storage_timeout
+        options: dict[str, str | float] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         password = self.redis_password.get_secret_value()
-        return {"password": password} if password and _is_redis(self.rate_limit_storage_uri) else {}
+        return options | ({"password": password} if password else {})
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> "ServiceSettings":

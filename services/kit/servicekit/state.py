@@ -14,6 +14,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
+from servicekit.breaker import CircuitBreaker
 from servicekit.ratelimit import RateLimiter, limiter_for
 from servicekit.sessions import ActiveSessions
 from servicekit.settings import ServiceSettings
@@ -35,6 +36,8 @@ class ServiceState(State):
     # `autocommit_writes` (see servicekit.db.get_session).
     autocommit: async_sessionmaker[AsyncSession]
     health: "HealthProbe"
+    # The circuit breaker on the pool's new connections (servicekit.db.create_engine).
+    database_breaker: CircuitBreaker
     # True for a service whose every write is one statement (or a read of a
     # row's version followed by one statement conditional on it): a
     # transaction around it would only add a BEGIN and a COMMIT round trip.
@@ -49,6 +52,8 @@ class ServiceState(State):
             enabled=settings.rate_limit_enabled,
             storage_options=settings.rate_limit_storage_options,
             exempt_secret=settings.rate_limit_exempt_secret.get_secret_value() or None,
+            fallback=settings.rate_limit_storage_fallback,
+            breaker_open_seconds=settings.rate_limit_breaker_open_seconds,
         )
         self.sessions = ActiveSessions(
             settings.session_cache_seconds, listening_seconds=settings.session_cache_listening_seconds

@@ -1,0 +1,134 @@
+"""Circuit breakers: once a dependency is known to be away, say so at once.
+
+Without one, every request waits out the dependency's timeout on its own
+(the database's connect timeout, 5 s), holding its connection from the
+gateway all that time while nothing can succeed. A breaker counts the
+dependency's failures; at `failures` in a row it opens, and for
+`open_seconds` every call is refused at once (`BreakerOpen`). Then one call
+at a time is let through to probe: its success closes the breaker, its
+failure opens it again for another `open_seconds`.
+
+Each transition is logged once and shown as `circuit_breaker_state`
+(0 closed, 1 half-open, 2 open; the highest of a service's workers) and
+counted in `circuit_breaker_transitions_total`.
+"""
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from enum import IntEnum
+
+from prometheus_client import Counter, Gauge
+
+from servicekit.logs import get_logger
+
+log = get_logger(__name__)
+
+STATE = Gauge(
+    "circuit_breaker_state",
+    "Each dependency's circuit breaker: 0 closed, 1 half-open (probing), 2 open (calls refused at once).",
+    ["dependency"],
+    multiprocess_mode="livemax",
+)
+TRANSITIONS = Counter(
+    "circuit_breaker_transitions_total", "Circuit breaker transitions, by the state entered.", ["dependency", "state"]
+)
+
+
+class State(IntEnum):
+    CLOSED = 0
+    HALF_OPEN = 1
+    OPEN = 2
+
+
+class BreakerOpen(ConnectionRefusedError):
+    """Refused without trying: the dependency is known to be away. An OSError,
+    like the refusal it stands for, so whatever handles the dependency being
+    unreachable handles this too."""
+
+    def __init__(self, dependency: str, retry_after: float) -> None:
+        super().__init__(f"{dependency} is unavailable (circuit open); retry in {retry_after:.1f} s")
+        self.dependency = dependency
+        self.retry_after = retry_after
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        dependency: str,
+        *,
+        failures: int = 1,
+        open_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.dependency = dependency
+        self.failures = failures
+        self.open_seconds = open_seconds
+        self._clock = clock
+        self._state = State.CLOSED
+        self._failed = 0  # in a row
+        self._opened_at = 0.0
+        self._probing = False
+        STATE.labels(dependency).set(State.CLOSED)
+
+    @property
+    def state(self) -> State:
+        if self._state is State.OPEN and self._clock() - self._opened_at >= self.open_seconds:
+            return State.HALF_OPEN
+        return self._state
+
+    def allow(self) -> None:
+        """Return if a call may go ahead; raise BreakerOpen otherwise. While
+        half-open, one call at a time goes ahead: the probe."""
+        state = self.state
+        if state is State.CLOSED:
+            return
+        if state is State.HALF_OPEN and not self._probing:
+            self._probing = True
+            self._enter(State.HALF_OPEN)
+            return
+        remaining = self._opened_at + self.open_seconds - self._clock()
+        raise BreakerOpen(self.dependency, max(remaining, 0.0))
+
+    def succeeded(self) -> None:
+        self._failed = 0
+        self._probing = False
+        if self._state is not State.CLOSED:
+            self._enter(State.CLOSED)
+
+    def failed(self, error: BaseException | None = None) -> None:
+        self._failed += 1
+        probe_failed, self._probing = self._probing, False
+        if probe_failed or (self._state is State.CLOSED and self._failed >= self.failures):
+            self._opened_at = self._clock()
+            self._enter(State.OPEN, error)
+
+    @asynccontextmanager
+    async def call(self, counts: Callable[[BaseException], bool] = lambda _: True) -> AsyncIterator[None]:
+        """Guard a call: refused at once while open; its outcome recorded. An
+        exception for which `counts` is false (a bad request, not the
+        dependency away) counts as a success."""
+        self.allow()
+        try:
+            yield
+        except BaseException as exc:
+            if counts(exc):
+                self.failed(exc)
+            else:
+                self.succeeded()
+            raise
+        self.succeeded()
+
+    def _enter(self, state: State, error: BaseException | None = None) -> None:
+        if state is self._state:
+            return
+        self._state = state
+        STATE.labels(self.dependency).set(state)
+        TRANSITIONS.labels(self.dependency, state.name.lower()).inc()
+        if state is State.OPEN:
+            cause = type(error).__name__ if error is not None else None
+            log.warning("circuit_open", dependency=self.dependency, error=cause, retry_in_seconds=self.open_seconds)
+        elif state is State.HALF_OPEN:
+            log.info("circuit_half_open", dependency=self.dependency)
+        else:
+            log.info("circuit_closed", dependency=self.dependency)
