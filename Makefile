@@ -111,8 +111,29 @@ up: keys  ## Build and start the stack (Docker Compose), wait until healthy, pri
 	@echo "  logs: make logs   status: make ps   stop: make down"
 
 .PHONY: down
-down:  ## Stop the compose stack and remove its containers, networks and volumes
+down:  ## Stop the compose stack and remove its containers and networks; the data (volumes) stays
+	$(COMPOSE) down --remove-orphans
+
+.PHONY: wipe
+wipe:  ## Remove the compose stack AND its data (the database volume): asks first, or FORCE=1
+	@if [ "$(FORCE)" != "1" ]; then \
+		printf 'This deletes the database: every user and row. Type "wipe" to go on: '; \
+		read -r answer || answer=""; \
+		if [ "$$answer" != "wipe" ]; then echo "nothing wiped"; exit 1; fi; \
+	fi
 	$(COMPOSE) down -v --remove-orphans
+
+.PHONY: backup
+backup:  ## pg_dump of the compose database (custom format) into ./backups/app-<UTC time>.dump
+	@COMPOSE="$(COMPOSE)" bash deploy/scripts/backup.sh backup
+
+.PHONY: restore
+restore:  ## Restore a dump into the compose database (FILE=backups/app-....dump), then start the stack on it
+	@COMPOSE="$(COMPOSE)" bash deploy/scripts/backup.sh restore "$(FILE)"
+
+.PHONY: test-resilience
+test-resilience: venv keys  ## The fault suite against the running compose stack (after `make up`): data safety; leaves the stack up
+	COMPOSE="$(COMPOSE)" $(PY) -m pytest -m resilience tests/resilience $(PYTEST_ARGS)
 
 .PHONY: logs
 logs:  ## Compose logs: follows on a terminal, prints the last 200 lines otherwise (SERVICE=auth, ARGS="--tail=80")
