@@ -221,3 +221,23 @@ async def test_logins_and_writes_go_on_while_redis_is_away(
     )
     assert first < with_redis[-1] + 1.0  # one wait of the socket timeout (0.1 s), not seconds
     assert rest[-1] < with_redis[-1] + 0.2  # generous: a login hashes a password; Redis adds nothing
+
+
+async def test_a_redis_that_never_answers_costs_one_socket_timeout() -> None:
+    # Connections accepted and never answered (a frozen host), none open before.
+    async with proxy_to("127.0.0.1", 1) as proxy:
+        proxy.set("silent")
+        options: dict[str, str | float] = {"socket_timeout": 0.1, "socket_connect_timeout": 0.1}
+        limiter = RateLimiter(f"redis://127.0.0.1:{proxy.port}/0", storage_options=options)
+        try:
+            timings = []
+            for _ in range(20):
+                started = time.perf_counter()
+                await limiter.check("100/minute", "frozen")
+                timings.append(time.perf_counter() - started)
+        finally:
+            await limiter.aclose()
+    first, slowest_after = timings[0] * 1000, max(timings[1:]) * 1000
+    print(f"\nfrozen Redis: the first call {first:.0f} ms, the slowest after it {slowest_after:.2f} ms")
+    assert 0.09 <= timings[0] < 0.5  # the socket timeout, once - no retries with backoff
+    assert max(timings[1:]) < 0.05
