@@ -97,11 +97,10 @@ def test_each_transition_is_logged_once() -> None:
     ]
 
 
-async def test_call_records_outcomes_and_what_does_not_count() -> None:
+async def test_call_records_outcomes() -> None:
     breaker = CircuitBreaker("unit-c", failures=1, open_seconds=60)
-    with pytest.raises(ValueError):
-        async with breaker.call(counts=lambda exc: not isinstance(exc, ValueError)):
-            raise ValueError("the request's fault, not the dependency's")
+    async with breaker.call():
+        pass
     assert state(breaker) is State.CLOSED
     with pytest.raises(ConnectionError):
         async with breaker.call():

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hoststack.procs import http_status, wait_until
 from tests.helpers import ROOT
 from tests.helpers.accounts import PASSWORD
 from tests.helpers.platforms import ComposePlatform
@@ -87,15 +88,7 @@ class Owner:
 
 
 def wait_for_gateway(gateway: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{gateway}/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"no gateway at {gateway} after {timeout} s"
-        time.sleep(1)
+    wait_until(lambda: http_status(f"{gateway}/healthz") == 200, timeout=timeout, what=f"a gateway at {gateway}")
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from hoststack.procs import free_port
+from hoststack.procs import free_port, http_status, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT.parent / "shared" / "tools" / "standin-images"
@@ -107,20 +104,7 @@ def compose_stack(service_env: dict[str, str]) -> Iterator[ComposeStack]:
             env={**env, "COMPOSE": " ".join(stack.command)},
             check=True,
         )
-        _wait_for_gateway(stack.gateway_url)
+        wait_until(lambda: http_status(f"{stack.gateway_url}/healthz") == 200, timeout=60, what="the compose gateway")
         yield stack
     finally:
         stack.run("down", "-v", "--remove-orphans")
-
-
-def _wait_for_gateway(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the compose gateway at {url} never answered /healthz")
-        time.sleep(0.5)

@@ -281,7 +281,7 @@ class Stack:
         # exception printed and dropped ("Exception ignored in ..."), and the
         # waits of start-up and the caller's loop look at it again.
         self.stop_signal = signum
-        raise SystemExit(128 + signum)
+        self.stop_if_asked()
 
     def stop_if_asked(self) -> None:
         """Raise SystemExit if a signal asked us to stop (see _on_signal)."""

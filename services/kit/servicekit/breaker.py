@@ -104,18 +104,13 @@ class CircuitBreaker:
             self._enter(State.OPEN, error)
 
     @asynccontextmanager
-    async def call(self, counts: Callable[[BaseException], bool] = lambda _: True) -> AsyncIterator[None]:
-        """Guard a call: refused at once while open; its outcome recorded. An
-        exception for which `counts` is false (a bad request, not the
-        dependency away) counts as a success."""
+    async def call(self) -> AsyncIterator[None]:
+        """Guard a call: refused at once while open; its outcome recorded."""
         self.allow()
         try:
             yield
         except BaseException as exc:
-            if counts(exc):
-                self.failed(exc)
-            else:
-                self.succeeded()
+            self.failed(exc)
             raise
         self.succeeded()
 

@@ -56,10 +56,11 @@ FOREIGN_KEY_VIOLATION = "23503"
 UNIQUE_VIOLATION = "23505"
 
 
-def sqlstate(exc: DBAPIError) -> str | None:
-    """The PostgreSQL error code behind a driver error (asyncpg exposes it as
-    `sqlstate` on the DBAPI exception SQLAlchemy wraps)."""
-    return getattr(exc.orig, "sqlstate", None)
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL error code behind a driver error: asyncpg's own
+    (`sqlstate`), raised bare by a new connection or wrapped by SQLAlchemy
+    (`orig`)."""
+    return getattr(exc.orig if isinstance(exc, DBAPIError) else exc, "sqlstate", None)
 
 
 def violated_constraint(exc: DBAPIError) -> str | None:
@@ -81,15 +82,10 @@ def database_unavailable(exc: BaseException) -> bool:
     rest wrapped by SQLAlchemy."""
     if isinstance(exc, PoolTimeout | OSError | asyncpg.InterfaceError):  # pool exhausted; refused, reset, timed out
         return True
-    if isinstance(exc, asyncpg.PostgresError):  # connecting: too many connections, starting up...
-        return (exc.sqlstate or "")[:2] in UNAVAILABLE_SQLSTATE_CLASSES
-    if isinstance(exc, DBAPIError):
-        state = sqlstate(exc)
-        return (
-            exc.connection_invalidated
-            or isinstance(exc, InterfaceError)
-            or (state or "")[:2] in UNAVAILABLE_SQLSTATE_CLASSES
-        )
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError | asyncpg.PostgresError):  # too many connections, starting up, shutting down...
+        return (sqlstate(exc) or "")[:2] in UNAVAILABLE_SQLSTATE_CLASSES
     return False
 
 
@@ -100,8 +96,7 @@ async def _database_error(_: Request, exc: Exception) -> JSONResponse:
         retry_after = max(1, math.ceil(exc.retry_after))
     else:
         retry_after = 1
-        state = sqlstate(exc) if isinstance(exc, DBAPIError) else getattr(exc, "sqlstate", None)
-        log.warning("database_unavailable", error=type(exc).__name__, sqlstate=state)
+        log.warning("database_unavailable", error=type(exc).__name__, sqlstate=sqlstate(exc))
     return problem_response(
         503, "The database is unavailable; try again shortly.", headers={"Retry-After": str(retry_after)}
     )

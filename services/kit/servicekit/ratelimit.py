@@ -27,7 +27,7 @@ import hmac
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from fastapi import Request
 from limits import RateLimitItem, parse
@@ -38,6 +38,7 @@ from prometheus_client import Counter
 
 from servicekit.breaker import CircuitBreaker
 from servicekit.errors import TooManyRequests
+from servicekit.settings import RateLimitFallback
 
 FALLBACKS = Counter(
     "rate_limit_fallback_total",
@@ -45,7 +46,6 @@ FALLBACKS = Counter(
     ["mode"],
 )
 
-Fallback = Literal["memory", "open"]
 T = TypeVar("T")
 
 EXEMPT_HEADER = "X-RateLimit-Exempt"
@@ -86,7 +86,7 @@ class RateLimiter:
         enabled: bool = True,
         storage_options: Mapping[str, str | float] | None = None,
         exempt_secret: str | None = None,
-        fallback: Fallback = "memory",
+        fallback: RateLimitFallback = "memory",
         breaker_open_seconds: float = 1.0,
     ) -> None:
         # A Redis password travels in `storage_options`, never in the URI.

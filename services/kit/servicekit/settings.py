@@ -52,6 +52,10 @@ def _is_redis(uri: str) -> bool:
     return urlsplit(uri).scheme.startswith(("redis", "valkey"))
 
 
+# What the limiter does while its shared storage is away (servicekit.ratelimit).
+RateLimitFallback = Literal["memory", "open"]
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service has. Read from the environment (UPPER_CASE names)
     and from secret files in /run/secrets (lower-case names)."""
@@ -111,7 +115,7 @@ class ServiceSettings(BaseSettings):
     # (`memory`) or not at all (`open`).
     rate_limit_storage_timeout: float = Field(default=0.1, gt=0)
     rate_limit_breaker_open_seconds: float = Field(default=1.0, gt=0)
-    rate_limit_storage_fallback: Literal["memory", "open"] = "memory"
+    rate_limit_storage_fallback: RateLimitFallback = "memory"
     # False where the process never counts rate limits (the migration job):
     # its Redis settings are not checked.
     uses_rate_limit_storage: ClassVar[bool] = True
