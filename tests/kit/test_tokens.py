@@ -112,9 +112,10 @@ async def test_failures_are_never_cached_and_expiry_still_applies() -> None:
     keys = CountingKeys()
     checker = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE, leeway=0)
     now = int(time.time())
-    short = token("at+jwt", sid="s", issued_at=now - 10, exp=now + 1)
+    exp = now + 2  # at least a second of validity, whatever the fraction of 'now'
+    short = token("at+jwt", sid="s", issued_at=now - 10, exp=exp)
     await checker.verify(short)
-    await asyncio.sleep(2.1)  # past its exp: the cached answer does not outlive it
+    await asyncio.sleep(exp - time.time() + 0.1)  # past its exp: the cached answer does not outlive it
     with pytest.raises(Unauthorized, match="expired"):
         await checker.verify(short)
     forged = short[:-4] + ("AAAA" if not short.endswith("AAAA") else "BBBB")
