@@ -131,8 +131,12 @@ backup:  ## pg_dump of the compose database (custom format) into ./backups/app-<
 restore:  ## Restore a dump into the compose database (FILE=backups/app-....dump), then start the stack on it
 	@COMPOSE="$(COMPOSE)" bash deploy/scripts/backup.sh restore "$(FILE)"
 
+.PHONY: restart
+restart:  ## Replace a service's replicas with new ones (new image, settings, secrets) without failing a request (SERVICE=auth|resource [REPLICAS=n])
+	@COMPOSE="$(COMPOSE)" bash deploy/scripts/restart.sh "$(SERVICE)" $(REPLICAS)
+
 .PHONY: test-resilience
-test-resilience: venv keys  ## The fault suite against the running compose stack (after `make up`): data safety; leaves the stack up
+test-resilience: venv keys  ## The fault suite against the running compose stack (after `make up` with the login limits lifted, as .ci/run does): replicas, data safety; leaves the stack up
 	COMPOSE="$(COMPOSE)" $(PY) -m pytest -m resilience tests/resilience $(PYTEST_ARGS)
 
 .PHONY: logs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections import Counter
 
 import pytest
 
@@ -45,17 +46,20 @@ def test_containers_are_non_root_on_a_read_only_root(compose: ComposePlatform, p
     assert compose.inspect(piece, "{{json .HostConfig.CapDrop}}") in ('["ALL"]', '["all"]')
 
 
-def test_prometheus_scrapes_both_services(compose: ComposePlatform):
-    up: set[str] = set()
+def test_prometheus_scrapes_every_replica_of_both_services(compose: ComposePlatform):
+    """DNS service discovery: one target per running replica, each up."""
+    replicas = {job: len(compose.containers(job)) for job in ("auth", "resource")}
+    assert all(count >= 2 for count in replicas.values()), replicas  # make up runs two of each
+    up: dict[str, int] = {}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         answer = compose.exec("prometheus", "wget", "-qO-", "http://127.0.0.1:9090/api/v1/targets?state=active")
         targets = json.loads(answer)["data"]["activeTargets"]
-        up = {target["labels"]["job"] for target in targets if target["health"] == "up"}
-        if {"auth", "resource"} <= up:
+        up = dict(Counter(target["labels"]["job"] for target in targets if target["health"] == "up"))
+        if all(up.get(job) == count for job, count in replicas.items()):
             break
         time.sleep(1)
-    assert {"auth", "resource"} <= up
+    assert {job: up.get(job) for job in replicas} == replicas
 
 
 def test_the_migration_job_is_safe_to_run_again(compose: ComposePlatform):
@@ -69,8 +73,8 @@ def test_the_migration_job_is_safe_to_run_again(compose: ComposePlatform):
 def test_the_services_start_cleanly_on_a_read_only_root(compose: ComposePlatform, service: str):
     """gunicorn's control socket (gunicorn >= 25) once logged "Control server
     error: Read-only file system" at every start; it is off."""
-    container = compose.container(service)
-    logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True)
-    output = logs.stdout + logs.stderr
-    assert "Booting worker" in output or "booting" in output.lower()
-    assert "Control server" not in output and "Read-only file system" not in output
+    for container in compose.containers(service):
+        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True)
+        output = logs.stdout + logs.stderr
+        assert "Booting worker" in output or "booting" in output.lower()
+        assert "Control server" not in output and "Read-only file system" not in output

@@ -23,7 +23,7 @@ import time
 from typing import Any, Protocol
 
 import httpx
-from podrun.kubelet import Kubelet
+from podrun.kubelet import Kubelet, docker
 
 from hoststack.stack import Stack
 from tests.helpers import ROOT
@@ -126,23 +126,31 @@ class ComposePlatform:
             raise RuntimeError(f"{' '.join(self.compose)} {' '.join(args)}: {result.stderr.strip()}")
         return result
 
-    def container(self, piece: str) -> str:
-        container = self.run("ps", "-q", piece).stdout.strip()
-        if not container:
+    def containers(self, piece: str) -> list[str]:
+        """Every replica's container id (`make up` runs two of each service)."""
+        containers = self.run("ps", "-q", piece).stdout.split()
+        if not containers:
             raise RuntimeError(f"compose has no container for {piece}: is the stack up (make up)?")
-        return container
+        return containers
+
+    def container(self, piece: str) -> str:
+        return self.containers(piece)[0]
 
     def inspect(self, piece: str, template: str) -> str:
-        return _docker("inspect", "-f", template, self.container(piece)).strip()
+        return docker("inspect", "-f", template, self.container(piece)).strip()
 
     def exec(self, piece: str, *argv: str) -> str:
-        return _docker("exec", self.container(piece), *argv)
+        return docker("exec", self.container(piece), *argv)
 
     def logs(self, piece: str) -> list[dict[str, Any]]:
-        result = subprocess.run(
-            ["docker", "logs", self.container(piece)], capture_output=True, text=True, timeout=60, check=True
-        )
-        return json_lines(result.stdout + result.stderr)
+        """Every replica's log lines (a request may have gone to any)."""
+        lines: list[dict[str, Any]] = []
+        for container in self.containers(piece):
+            result = subprocess.run(
+                ["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True
+            )
+            lines += json_lines(result.stdout + result.stderr)
+        return lines
 
     def metrics(self, service: str) -> str:
         return self.exec(service, "python", "-c", _FETCH_METRICS)
@@ -156,13 +164,17 @@ class ComposePlatform:
     def start(self, service: str, timeout: float = 90) -> None:
         self.run("start", service)
         deadline = time.monotonic() + timeout
-        while self.inspect(service, "{{.State.Health.Status}}") != "healthy":
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{service} not healthy {timeout:.0f}s after it was started")
-            time.sleep(0.5)
+        for container in self.containers(service):
+            while docker("inspect", "-f", "{{.State.Health.Status}}", container).strip() != "healthy":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{service} not healthy {timeout:.0f}s after it was started")
+                time.sleep(0.5)
 
     def instance(self, piece: str) -> str:
-        return self.inspect(piece, "{{.Id}} {{.State.StartedAt}}")
+        return " ".join(
+            docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", container).strip()
+            for container in self.containers(piece)
+        )
 
 
 class PodPlatform:
@@ -180,10 +192,10 @@ class PodPlatform:
         return json_lines(self.kubelet.logs(self.kubelet.pods[piece].container()))
 
     def metrics(self, service: str) -> str:
-        return _docker("exec", self.kubelet.pods[service].container(), "python", "-c", _FETCH_METRICS)
+        return docker("exec", self.kubelet.pods[service].container(), "python", "-c", _FETCH_METRICS)
 
     def redis(self, *argv: str, authenticated: bool = True) -> str:
-        return _docker("exec", self.kubelet.pods["redis"].container(), *_redis_cli(argv, authenticated)).strip()
+        return docker("exec", self.kubelet.pods["redis"].container(), *_redis_cli(argv, authenticated)).strip()
 
     def stop(self, service: str) -> None:
         self.kubelet.stop(service)
@@ -245,7 +257,3 @@ def _default_compose() -> str:
     if shutil.which("docker-compose"):
         return "docker-compose"
     raise RuntimeError("neither `docker compose` nor `docker-compose` is installed")
-
-
-def _docker(*args: str) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60, check=True).stdout

@@ -5,9 +5,7 @@ with logins working. It drives the Makefile as an operator would, through
 the gateway on 127.0.0.1 and `docker exec` (inside the scripts), and leaves
 the stack up, restored."""
 
-import os
 import re
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -15,31 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hoststack.procs import http_status, wait_until
 from tests.helpers import ROOT
 from tests.helpers.accounts import PASSWORD
-from tests.helpers.platforms import ComposePlatform
+from tests.resilience.stack import make, wait_for_gateway
 
 pytestmark = pytest.mark.resilience
-
-
-def make(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    started = time.monotonic()
-    result = subprocess.run(
-        ["make", "--no-print-directory", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ.copy(),
-        check=False,
-    )
-    print(f"make {' '.join(args)}: {time.monotonic() - started:.1f} s (exit {result.returncode})")
-    if check:
-        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        assert result.returncode == 0, f"make {' '.join(args)} failed:\n{output}"
-    return result
 
 
 class Owner:
@@ -85,20 +63,6 @@ class Owner:
                 assert answer.status_code == 200, answer.text
                 found[kind] = (answer.headers["X-Total-Count"], answer.json())
             return found
-
-
-def wait_for_gateway(gateway: str, timeout: float = 120) -> None:
-    wait_until(lambda: http_status(f"{gateway}/healthz") == 200, timeout=timeout, what=f"a gateway at {gateway}")
-
-
-@pytest.fixture(scope="module")
-def gateway() -> str:
-    url = ComposePlatform().gateway_url
-    try:
-        httpx.get(f"{url}/healthz", timeout=5).raise_for_status()
-    except httpx.HTTPError as exc:
-        pytest.fail(f"no compose gateway answers at {url} ({exc}): make up first")
-    return url
 
 
 def test_make_down_keeps_the_data(gateway: str) -> None:

@@ -91,8 +91,6 @@ def compose_stack(service_env: dict[str, str]) -> Iterator[ComposeStack]:
         "GATEWAY_PORT": str(port),
         "BACKEND_SUBNET": f"{SUBNET_PREFIX}.0/24",
         "GATEWAY_IP": f"{SUBNET_PREFIX}.10",
-        "AUTH_IP": f"{SUBNET_PREFIX}.11",
-        "RESOURCE_IP": f"{SUBNET_PREFIX}.12",
     }
     stack = ComposeStack(_compose_command(), env, f"http://127.0.0.1:{port}")
     subprocess.run(["bash", "deploy/scripts/make-secrets.sh", "secrets"], cwd=ROOT, check=True)
