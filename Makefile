@@ -136,7 +136,7 @@ restart:  ## Replace a service's replicas with new ones (new image, settings, se
 	@COMPOSE="$(COMPOSE)" bash deploy/scripts/restart.sh "$(SERVICE)" $(REPLICAS)
 
 .PHONY: test-resilience
-test-resilience: venv keys  ## The fault suite against the running compose stack (after `make up` with the login limits lifted, as .ci/run does): replicas, data safety; leaves the stack up
+test-resilience: venv keys  ## The fault suite against the running compose stack (after `make up` with the login limits lifted, as .ci/run does): dependencies away, replicas, data safety; leaves the stack up
 	COMPOSE="$(COMPOSE)" $(PY) -m pytest -m resilience tests/resilience $(PYTEST_ARGS)
 
 .PHONY: logs

@@ -3,6 +3,7 @@ once the database is known to be away a request answers 503 in
 milliseconds instead of waiting out the connect timeout, and the service
 recovers by itself within moments of the database coming back."""
 
+import asyncio
 import time
 
 import httpx
@@ -111,6 +112,37 @@ async def test_call_records_outcomes() -> None:
             raise AssertionError("never called while open")
 
 
+async def test_a_breaker_with_a_probe_probes_by_itself_in_the_background() -> None:
+    answers: list[asyncio.Future[None]] = []
+
+    async def probe() -> None:
+        answer = asyncio.get_running_loop().create_future()
+        answers.append(answer)
+        await answer
+
+    breaker = CircuitBreaker("unit-d", failures=1, open_seconds=0.05, probe=probe)
+    with pytest.raises(ConnectionError):
+        async with breaker.call():
+            raise ConnectionError
+    assert state(breaker) is State.OPEN and answers == []
+    await asyncio.sleep(0.08)  # no call: the breaker probes by itself
+    assert len(answers) == 1 and state(breaker) is State.HALF_OPEN
+    with pytest.raises(BreakerOpen):
+        async with breaker.call():  # never on a call's time
+            raise AssertionError("never called while probing")
+    answers[0].set_exception(ConnectionError())  # the probe failed: open again, probe again later
+    await asyncio.sleep(0)
+    assert state(breaker) is State.OPEN and len(answers) == 1
+    await asyncio.sleep(0.08)
+    assert len(answers) == 2
+    answers[1].set_result(None)  # this one succeeded: closed, calls go ahead
+    await asyncio.sleep(0)
+    assert state(breaker) is State.CLOSED
+    async with breaker.call():
+        pass
+    assert len(answers) == 2
+
+
 async def _register(client: httpx.AsyncClient) -> tuple[httpx.Response, float]:
     started = time.perf_counter()
     response = await client.post("/auth/register", json={"email": unique_email(), "password": PASSWORD})
@@ -152,6 +184,32 @@ async def test_a_database_that_stopped_answering_costs_one_connect_timeout_then_
     print(f"\nfirst 503 after {first_seconds * 1000:.0f} ms (the connect timeout); then p99 {p99 * 1000:.1f} ms")
     assert first_seconds >= 0.9
     assert p99 < 0.1
+
+
+async def test_no_request_waits_on_a_probe_of_a_database_that_stopped_answering(
+    database: Database, signing_key_file
+) -> None:
+    """A probe every 0.2 s, each waiting out the 1 s connect timeout in the
+    background: the requests meanwhile are all refused in milliseconds."""
+    async with proxy_to(database.cluster.host, database.cluster.port) as proxy:
+        app = _app_through(proxy, database, signing_key_file, db_connect_timeout=1.0, db_breaker_open_seconds=0.2)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        ):
+            proxy.set("silent")
+            assert (await _register(client))[0].status_code == 503  # the one connect timeout
+            timings = []
+            probes_before = transitions("database", "half_open")
+            for _ in range(40):  # 2 s: several probes due
+                response, seconds = await _register(client)
+                assert response.status_code == 503
+                timings.append(seconds)
+                await asyncio.sleep(0.05)
+            probes = transitions("database", "half_open") - probes_before
+    print(f"\n{probes:.0f} probes in the background; the slowest of 40 requests {max(timings) * 1000:.1f} ms")
+    assert probes >= 1
+    assert max(timings) < 0.1
 
 
 async def test_the_service_recovers_by_itself_when_the_database_returns(database: Database, signing_key_file) -> None:

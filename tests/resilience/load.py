@@ -118,7 +118,9 @@ class Load:
         cycle = 0
         with self._http() as http:
             while not self._stop.wait(max(0.0, next_cycle - time.monotonic())):
-                next_cycle += self.period
+                # a cycle that could not start on time (a stall) is skipped, not
+                # made up for in a burst
+                next_cycle = max(next_cycle + self.period, time.monotonic())
                 cycle += 1
                 self._send(http, "list", "GET", "/bookmarks/?limit=20", headers=client.headers)
                 read = self._send(http, "read", "GET", f"/items/{client.item}", headers=client.headers)

@@ -62,6 +62,7 @@ def create_service_app(
             if listener is not None:
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
+            await state.database_breaker.aclose()
             await engine.dispose()
             await state.limiter.aclose()
 

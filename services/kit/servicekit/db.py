@@ -147,9 +147,18 @@ async def connect_outside_the_pool(settings: ServiceSettings, purpose: str) -> a
 
 
 def database_breaker(settings: ServiceSettings) -> CircuitBreaker:
-    """The breaker on the pool's new connections (see create_engine)."""
+    """The breaker on the pool's new connections (see create_engine); its
+    probe, in the background, opens a connection and closes it."""
+
+    async def probe() -> None:
+        connection = await _connect(settings, f"{settings.service_name}-probe")
+        await connection.close()
+
     return CircuitBreaker(
-        "database", failures=settings.db_breaker_failures, open_seconds=settings.db_breaker_open_seconds
+        "database",
+        failures=settings.db_breaker_failures,
+        open_seconds=settings.db_breaker_open_seconds,
+        probe=probe,
     )
 
 
@@ -161,7 +170,8 @@ def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = No
     connect timeout; then one connection at a time probes, and the first
     that succeeds closes it. Connections already in the pool are not
     affected: a database that is up but refused one connection keeps
-    serving on them."""
+    serving on them. The probes run in the background, never on a
+    request's time (database_breaker)."""
     breaker = breaker or database_breaker(settings)
 
     async def connect() -> asyncpg.Connection:

@@ -96,7 +96,11 @@ class RateLimiter:
         self._exempt_secret = exempt_secret.encode() if exempt_secret else None
         # A storage in this process's memory cannot be away: no breaker.
         shared = not isinstance(self._storage, MemoryStorage)
-        self._breaker = CircuitBreaker("rate_limit_storage", open_seconds=breaker_open_seconds) if shared else None
+        self._breaker = (
+            CircuitBreaker("rate_limit_storage", open_seconds=breaker_open_seconds, probe=self._ping)
+            if shared
+            else None
+        )
         self.fallback = fallback
         self._local = MovingWindowRateLimiter(MemoryStorage()) if fallback == "memory" else None
 
@@ -146,6 +150,11 @@ class RateLimiter:
             FALLBACKS.labels(self.fallback).inc()
             return away if self._local is None else await call(self._local)
 
+    async def _ping(self) -> None:
+        """The breaker's probe, in the background: the storage answers."""
+        if not await self._storage.check():
+            raise ConnectionError("the rate-limit storage did not answer a ping")
+
     async def check_client_and_account(
         self, action: str, request: Request, account: str, *, per_client: str, per_account: str
     ) -> None:
@@ -161,6 +170,8 @@ class RateLimiter:
         """Close the shared storage's connections (when the app stops). limits
         keeps the Redis client as its storage's `bridge.storage`; a memory
         storage has none."""
+        if self._breaker is not None:
+            await self._breaker.aclose()
         client = getattr(getattr(self._storage, "bridge", None), "storage", None)
         if client is not None:
             await client.aclose()
