@@ -137,7 +137,7 @@ restart:  ## Replace a service's replicas with new ones (new image, settings, se
 
 .PHONY: test-resilience
 test-resilience: venv keys  ## The fault suite against the running compose stack (after `make up` with the login limits lifted, as .ci/run does): dependencies away, replicas, data safety; leaves the stack up
-	COMPOSE="$(COMPOSE)" $(PY) -m pytest -m resilience tests/resilience $(PYTEST_ARGS)
+	COMPOSE="$(COMPOSE)" $(PY) -m pytest -s -m resilience tests/resilience $(PYTEST_ARGS)
 
 .PHONY: logs
 logs:  ## Compose logs: follows on a terminal, prints the last 200 lines otherwise (SERVICE=auth, ARGS="--tail=80")

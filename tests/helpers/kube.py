@@ -23,7 +23,9 @@ OVERLAYS = ("dev", "prod")
 COMPONENTS = ("monitoring", "network-policies")
 # Components an overlay always includes itself.
 BUILT_IN = {"dev": {"network-policies"}, "prod": {"network-policies"}}
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "CronJob")
+# Kinds whose pods run to completion: no probes, a restart policy that ends.
+BATCH_KINDS = ("Job", "CronJob")
 
 Manifest = dict[str, Any]
 
@@ -96,8 +98,21 @@ def render(overlay: str, components: tuple[str, ...], workdir: Path) -> Render:
     return Render(overlay, components, objects, result.stdout)
 
 
+def pod_template(workload: Manifest) -> Manifest:
+    """A workload's pod template; a CronJob's is inside its Job template."""
+    spec = workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"]
+    template: Manifest = spec["template"]
+    return template
+
+
+def job_spec(workload: Manifest) -> Manifest:
+    """The Job spec of a Job or a CronJob."""
+    spec: Manifest = workload["spec"]["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else workload["spec"]
+    return spec
+
+
 def pod_spec(workload: Manifest) -> Manifest:
-    spec: Manifest = workload["spec"]["template"]["spec"]
+    spec: Manifest = pod_template(workload)["spec"]
     return spec
 
 

@@ -24,7 +24,16 @@ from resource_service.main import create_app as create_resource_app
 from servicekit import gunicorn_conf
 from servicekit.settings import ServiceSettings
 from tests.helpers import ROOT
-from tests.helpers.kube import Manifest, Render, containers, labels_match, pod_spec
+from tests.helpers.kube import (
+    BATCH_KINDS,
+    Manifest,
+    Render,
+    containers,
+    job_spec,
+    labels_match,
+    pod_spec,
+    pod_template,
+)
 
 # The images whose containers serve one of our apps, by name.
 APP_IMAGES = {"svc-platform/auth": "auth", "svc-platform/resource": "resource"}
@@ -77,7 +86,7 @@ def test_selectors_match_their_pod_templates(rendered: Render) -> None:
 
 
 def _pods_selected(render: Render, selector: dict[str, str]) -> list[Manifest]:
-    return [w for w in render.workloads() if labels_match(selector, w["spec"]["template"]["metadata"]["labels"])]
+    return [w for w in render.workloads() if labels_match(selector, pod_template(w)["metadata"]["labels"])]
 
 
 def test_every_service_reaches_a_named_container_port_of_the_same_number(rendered: Render) -> None:
@@ -120,7 +129,7 @@ def test_every_workload_is_probed_and_sized(rendered: Render) -> None:
                 request = _quantity(resources["requests"][which])
                 limit = _quantity(resources["limits"][which])
                 assert 0 < request <= limit, (workload["metadata"]["name"], which)
-            if workload["kind"] != "Job":
+            if workload["kind"] not in BATCH_KINDS:
                 assert {"livenessProbe", "readinessProbe", "startupProbe"} <= container.keys()
 
 
@@ -142,10 +151,14 @@ def test_images_are_pinned(rendered: Render) -> None:
 
 
 def test_jobs_never_restart_in_place_and_end(rendered: Render) -> None:
-    for job in rendered.of_kind("Job"):
+    for job in rendered.of_kind(*BATCH_KINDS):
         assert pod_spec(job)["restartPolicy"] in ("Never", "OnFailure")
-        spec = job["spec"]
+        spec = job_spec(job)
         assert spec["backoffLimit"] <= 3 and spec["activeDeadlineSeconds"] and spec["ttlSecondsAfterFinished"]
+    for cron in rendered.of_kind("CronJob"):  # never two at once, a bounded history
+        spec = cron["spec"]
+        assert spec["concurrencyPolicy"] == "Forbid" and spec["startingDeadlineSeconds"]
+        assert spec["successfulJobsHistoryLimit"] <= 3 and spec["failedJobsHistoryLimit"] <= 3
 
 
 # --- every pod locked down -------------------------------------------------------------
@@ -253,7 +266,7 @@ def test_production_takes_its_database_and_redis_from_secret_files(prod: Render)
         (secrets,) = [v for v in pod_spec(workload)["volumes"] if v["name"] == "secrets"]
         files = {item["path"] for source in secrets["projected"]["sources"] for item in source["secret"]["items"]}
         wanted = {"db_host", "db_port", "db_name", "db_password"}
-        wanted |= set() if workload["kind"] == "Job" else {"rate_limit_storage_uri", "redis_password"}
+        wanted |= set() if workload["kind"] in BATCH_KINDS else {"rate_limit_storage_uri", "redis_password"}
         assert wanted <= files, (workload["metadata"]["name"], wanted - files)
     assert not prod.of_kind("Secret"), "production generates no secret"
 
@@ -325,9 +338,9 @@ def _connections(render: Render) -> Iterator[tuple[str, str | None, int]]:
     for workload in render.workloads():
         name, env = workload["metadata"]["name"], _env(render, workload)
         targets: list[tuple[str, int]] = []
-        if "DB_USER" in env:  # a Python pod; without DB_HOST, the database is outside (prod)
+        if "DB_USER" in env or "PGUSER" in env:  # a Python or libpq pod; no DB_HOST: the database is outside (prod)
             targets.append((env.get("DB_HOST", "outside"), int(env.get("DB_PORT", 5432))))
-            if name != "migrate":
+            if "DB_USER" in env and name != "migrate":  # the services count in Redis
                 uri = urlsplit(env.get("RATE_LIMIT_STORAGE_URI", "redis://outside:6379"))
                 targets.append((uri.hostname or "", uri.port or 6379))
         if "JWKS_URL" in env:
@@ -343,7 +356,7 @@ def _connections(render: Render) -> Iterator[tuple[str, str | None, int]]:
 
 def _pod_labels(render: Render, name: str) -> dict[str, str]:
     (workload,) = [w for w in render.workloads() if w["metadata"]["name"] == name]
-    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    labels: dict[str, str] = pod_template(workload)["metadata"]["labels"]
     return labels
 
 
@@ -395,7 +408,7 @@ def test_the_policies_allow_every_connection_the_settings_imply(renders: dict[st
 
 
 def test_policy_selectors_select_real_pods(rendered: Render) -> None:
-    pods = [w["spec"]["template"]["metadata"]["labels"] for w in rendered.workloads()]
+    pods = [pod_template(w)["metadata"]["labels"] for w in rendered.workloads()]
     for policy in rendered.of_kind("NetworkPolicy"):
         selector = policy["spec"]["podSelector"].get("matchLabels", {})
         if selector:
