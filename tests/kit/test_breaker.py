@@ -5,6 +5,7 @@ recovers by itself within moments of the database coming back."""
 
 import asyncio
 import time
+import uuid
 
 import httpx
 import pytest
@@ -234,3 +235,29 @@ async def test_the_service_recovers_by_itself_when_the_database_returns(database
             assert state(app.state.database_breaker) is State.CLOSED
     print(f"\nrecovered {recovered * 1000:.0f} ms after the database came back (breaker open 0.5 s)")
     assert recovered < 2.0
+
+
+async def test_the_first_requests_after_the_database_closed_the_pooled_connections_succeed(
+    database: Database, signing_key_file
+) -> None:
+    """A database restart ends every session: the pool's idle connections are
+    closed. No request is answered 503 for it (the pool knows them closed at
+    checkout, without a ping)."""
+    name = f"auth-{uuid.uuid4().hex[:8]}"
+    settings = make_auth_settings(database, signing_key_file, rate_limit_enabled=False, service_name=name)
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        registered = await asyncio.gather(*(_register(client) for _ in range(4)))  # a few pooled connections
+        assert [response.status_code for response, _ in registered] == [201] * 4
+        ended = database.cluster.psql(
+            f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{name}'",
+            database.name,
+        )
+        assert int(ended.strip()) >= 1
+        await asyncio.sleep(0.2)  # the driver sees the sockets close
+        statuses = [(await _register(client))[0].status_code for _ in range(6)]
+    print(f"\n{ended.strip()} pooled connections ended by the database; then {statuses}")
+    assert statuses == [201] * 6

@@ -97,6 +97,13 @@ def test_the_database_stopped_fails_fast_and_recovers(compose: ComposePlatform, 
     )
     assert first_ms < 10_000 and after < 1_000
     until(lambda: probe(resource, "/readyz") == 200, 30, "readiness to come back", 0.2)
+    # Every replica of both services serves at once, the pooled connections the
+    # restart closed never reaching a request: registrations, logins, writes.
+    for _ in range(6):
+        fresh = register_and_login(client)
+        assert (
+            client.post("/items/", json={"title": "after", "price": "1.00"}, headers=fresh.headers).status_code == 201
+        )
 
 
 def test_the_database_killed_under_writes_loses_no_acknowledged_write(compose: ComposePlatform, gateway: str):

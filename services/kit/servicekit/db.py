@@ -14,13 +14,13 @@ transaction this dependency rolls back; that request has written nothing else.
 
 import math
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import URL, MetaData
-from sqlalchemy.exc import DBAPIError, InterfaceError, SQLAlchemyError
+from sqlalchemy import URL, MetaData, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -162,6 +162,21 @@ def database_breaker(settings: ServiceSettings) -> CircuitBreaker:
     )
 
 
+def _discard_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled connection the database closed (it restarted, or ended the
+    session) is known closed without a round trip: the driver saw the socket
+    close. Raising DisconnectionError at checkout makes the pool drop every
+    connection older than this one and hand out a new connection (through the
+    breaker), so the first request after a database restart succeeds instead
+    of failing on a dead connection - and no request pays a ping."""
+
+    def checkout(dbapi_connection: Any, *_: object) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the database closed this pooled connection")
+
+    event.listen(engine.sync_engine.pool, "checkout", checkout)
+
+
 def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = None) -> AsyncEngine:
     """The engine and its pool. Each new connection goes through `breaker`:
     once connecting has failed (`DB_BREAKER_FAILURES` times in a row), the
@@ -178,7 +193,7 @@ def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = No
         async with breaker.call():
             return await _connect(settings, settings.service_name)
 
-    return create_async_engine(
+    engine = create_async_engine(
         database_url(settings),
         async_creator=connect,
         pool_size=settings.db_pool_size,
@@ -192,6 +207,8 @@ def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = No
         # Errors and tracebacks never carry row values (emails, hashes).
         hide_parameters=True,
     )
+    _discard_closed_connections(engine)
+    return engine
 
 
 # Methods that read only. Their statements run each on its own (autocommit):
