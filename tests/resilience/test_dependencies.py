@@ -37,6 +37,15 @@ def probe(container: str, path: str) -> int:
     return int(docker("exec", container, "python", "-c", PROBE.format(path=path)).strip())
 
 
+def every_replica_ready(compose: ComposePlatform) -> bool:
+    """Each replica's /readyz: its one worker's pool (and breaker) reaches the database."""
+    return all(
+        probe(container, "/readyz") == 200
+        for service in ("auth", "resource")
+        for container in compose.containers(service)
+    )
+
+
 def p99_ms(seconds: list[float]) -> float:
     ordered = sorted(seconds)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
@@ -96,9 +105,10 @@ def test_the_database_stopped_fails_fast_and_recovers(compose: ComposePlatform, 
         f"recovered {recovered:.1f} s after `start` ({time.monotonic() - started:.1f} s)"
     )
     assert first_ms < 10_000 and after < 1_000
-    until(lambda: probe(resource, "/readyz") == 200, 30, "readiness to come back", 0.2)
-    # Every replica of both services serves at once, the pooled connections the
-    # restart closed never reaching a request: registrations, logins, writes.
+    ready = until(lambda: every_replica_ready(compose), 30, "every replica ready", 0.2)
+    print(f"every replica of both services ready {time.monotonic() - started:.1f} s after `start` ({ready:.1f} s more)")
+    # Then they all serve, the pooled connections the restart closed never
+    # reaching a request: registrations, logins, writes.
     for _ in range(6):
         fresh = register_and_login(client)
         assert (
@@ -116,7 +126,8 @@ def test_the_database_killed_under_writes_loses_no_acknowledged_write(compose: C
         if docker("inspect", "-f", "{{.State.Running}}", database).strip() != "true":
             docker("start", database)  # unless the restart policy already has
         healthy = until(lambda: compose.inspect("db", "{{.State.Health.Status}}") == "healthy", 90, "db", 0.2)
-        time.sleep(3)
+        until(lambda: every_replica_ready(compose), 30, "every replica ready", 0.2)
+        time.sleep(2)
     failures = load.failures()
     outage = max(f.at for f in failures) - killed_at if failures else 0.0
     print(
