@@ -55,6 +55,11 @@ RUN groupadd --system --gid 10001 app \
 # The venv holds the code too (installed, byte-compiled by pip at build time:
 # the containers run with a read-only root and PYTHONDONTWRITEBYTECODE).
 COPY --from=builder /opt/venv /opt/venv
+# The git revision built (the deploy workflow passes it): build_info on
+# /metrics and the image's label. After the code, so it invalidates no layer.
+ARG GIT_REVISION=unknown
+ENV GIT_REVISION=${GIT_REVISION}
+LABEL org.opencontainers.image.revision=${GIT_REVISION}
 WORKDIR /app
 USER 10001:10001
 EXPOSE 8000

@@ -10,6 +10,9 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 # Published port of the compose gateway; compose reads the same variable.
 GATEWAY_PORT ?= 8080
 export GATEWAY_PORT
+# Published port of Prometheus (127.0.0.1 only).
+PROMETHEUS_PORT ?= 9090
+export PROMETHEUS_PORT
 
 .PHONY: help
 help:  ## List the targets
@@ -107,7 +110,7 @@ up: keys  ## Build and start the stack (Docker Compose), wait until healthy, pri
 	@echo "  auth docs       http://127.0.0.1:$(GATEWAY_PORT)/auth/docs"
 	@echo "  resource docs   http://127.0.0.1:$(GATEWAY_PORT)/resource/docs"
 	@echo "  health          http://127.0.0.1:$(GATEWAY_PORT)/healthz  /auth/health  /resource/health"
-	@echo "  prometheus      not published (add deploy/compose/prometheus-ui.yml for :9090)"
+	@echo "  prometheus      http://127.0.0.1:$(PROMETHEUS_PORT)  (targets: /targets, or /classic/targets before 2.44)"
 	@echo "  logs: make logs   status: make ps   stop: make down"
 
 .PHONY: down

@@ -1,16 +1,19 @@
 """What only the containers can show, on the compose stack `make up` started
 (`.ci/run` runs these with the end-to-end suite: `make e2e`): only the
-gateway publishes a port, on 127.0.0.1; the services and the gateway run as
-non-root users on read-only root filesystems; Prometheus scrapes both
-services; the migration job is safe to run again."""
+gateway and Prometheus publish a port, on 127.0.0.1; the services and the
+gateway run as non-root users on read-only root filesystems; Prometheus,
+through its published port, scrapes every replica of both services; the
+migration job is safe to run again."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections import Counter
 
+import httpx
 import pytest
 
 from tests.helpers.gateway import json_lines
@@ -26,7 +29,7 @@ def compose(platform: Platform) -> ComposePlatform:
     return platform
 
 
-def test_only_the_gateway_publishes_a_port_and_only_on_loopback(compose: ComposePlatform):
+def test_only_the_gateway_and_prometheus_publish_a_port_and_only_on_loopback(compose: ComposePlatform):
     published: dict[str, list[str]] = {}
     for piece in ("db", "redis", "auth", "resource", "gateway", "prometheus"):
         ports = json.loads(compose.inspect(piece, "{{json .NetworkSettings.Ports}}")) or {}
@@ -35,8 +38,9 @@ def test_only_the_gateway_publishes_a_port_and_only_on_loopback(compose: Compose
             for port, bindings in ports.items()
             for binding in bindings or []
         ]
-    assert {piece: ports for piece, ports in published.items() if ports} == {"gateway": published["gateway"]}
-    assert published["gateway"] and all(entry.startswith("127.0.0.1:") for entry in published["gateway"])
+    assert {piece for piece, ports in published.items() if ports} == {"gateway", "prometheus"}
+    for piece in ("gateway", "prometheus"):
+        assert published[piece] and all(entry.startswith("127.0.0.1:") for entry in published[piece]), published
 
 
 @pytest.mark.parametrize("piece", ["auth", "resource", "gateway"])
@@ -52,14 +56,15 @@ def test_prometheus_scrapes_every_replica_of_both_services(compose: ComposePlatf
     assert all(count >= 2 for count in replicas.values()), replicas  # make up runs two of each
     up: dict[str, int] = {}
     deadline = time.monotonic() + 60
+    prometheus = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '9090')}"  # its published port
     while time.monotonic() < deadline:
-        answer = compose.exec("prometheus", "wget", "-qO-", "http://127.0.0.1:9090/api/v1/targets?state=active")
-        targets = json.loads(answer)["data"]["activeTargets"]
+        targets = httpx.get(f"{prometheus}/api/v1/targets?state=active", timeout=10).json()["data"]["activeTargets"]
         up = dict(Counter(target["labels"]["job"] for target in targets if target["health"] == "up"))
-        if all(up.get(job) == count for job, count in replicas.items()):
+        if all(up.get(job) == count for job, count in replicas.items()) and len(targets) == sum(up.values()):
             break
         time.sleep(1)
     assert {job: up.get(job) for job in replicas} == replicas
+    assert len(targets) == sum(up.values())  # every target up, Prometheus itself too
 
 
 def test_the_migration_job_is_safe_to_run_again(compose: ComposePlatform):

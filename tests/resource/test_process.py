@@ -2,20 +2,16 @@
 with the shared config, in a process that never imports the auth service's
 models, so the `users` table is not mapped there."""
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from hoststack.procs import ManagedProcess, free_port, http_status, tail, wait_until
-from migrations.roles import RESOURCE_ROLE
 from tests.helpers import fresh_python
 from tests.helpers.accounts import Account, register_and_login
-from tests.helpers.database import RESOURCE_DB_PASSWORD, Database
-from tests.helpers.keys import public_pem
+from tests.helpers.database import Database
+from tests.helpers.gunicorn import resource_under_gunicorn
 
 
 def test_importing_the_service_loads_no_auth_code() -> None:
@@ -28,28 +24,8 @@ def test_importing_the_service_loads_no_auth_code() -> None:
 
 @pytest.fixture(scope="module")
 def served(database: Database, signing_key_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("resource")
-    key_file = folder / "public.pem"
-    key_file.write_bytes(public_pem(signing_key_file))
-    port = free_port()
-    env = {
-        **os.environ,
-        **database.env(RESOURCE_ROLE, RESOURCE_DB_PASSWORD),
-        "ENVIRONMENT": "test",
-        "JWT_PUBLIC_KEY_FILE": str(key_file),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-    }
-    argv = [sys.executable, "-m", "gunicorn", "-c", "python:servicekit.gunicorn_conf", "resource_service.main:app"]
-    process = ManagedProcess("resource", argv, env=env, cwd=folder, log_path=folder / "gunicorn.log").start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: http_status(f"{base}/livez") == 200, timeout=30, process=process, what="serving")
-        yield base
-    finally:
-        process.stop()
-        print(tail(folder / "gunicorn.log", 60))  # shown by pytest when a test using the server failed
+    with resource_under_gunicorn(database, signing_key_file, tmp_path_factory.mktemp("resource")) as served:
+        yield served.base
 
 
 async def test_served_by_gunicorn(served: str, auth_client: httpx.AsyncClient) -> None:

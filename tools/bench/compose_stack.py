@@ -89,6 +89,7 @@ def compose_stack(service_env: dict[str, str]) -> Iterator[ComposeStack]:
         **service_env,
         "COMPOSE_PROJECT_NAME": f"bench-{uuid.uuid4().hex[:6]}",
         "GATEWAY_PORT": str(port),
+        "PROMETHEUS_PORT": str(free_port()),
         "BACKEND_SUBNET": f"{SUBNET_PREFIX}.0/24",
         "GATEWAY_IP": f"{SUBNET_PREFIX}.10",
     }

@@ -46,6 +46,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics.record_build()
         state.database_breaker = database_breaker(settings)
         engine = create_engine(settings, state.database_breaker)
         state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)

@@ -12,18 +12,23 @@ and then raises 401. The revocation must outlive the failing request, whose
 transaction this dependency rolls back; that request has written nothing else.
 """
 
+import functools
 import math
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import Gauge, Histogram
 from sqlalchemy import URL, MetaData, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from servicekit.breaker import BreakerOpen, CircuitBreaker
 from servicekit.errors import problem_response
@@ -162,6 +167,50 @@ def database_breaker(settings: ServiceSettings) -> CircuitBreaker:
     )
 
 
+@dataclass(frozen=True)
+class PoolMetrics:
+    size: Gauge
+    checked_out: Gauge
+    overflow: Gauge
+    acquire: Histogram
+
+
+@functools.cache
+def pool_metrics() -> PoolMetrics:
+    """The pool's metrics, made with the first engine rather than at import:
+    an unlabelled metric writes its sample file at once, and the migration
+    job imports this module where no metrics folder exists."""
+    return PoolMetrics(
+        size=Gauge(
+            "db_pool_size",
+            "Connections the pools keep (DB_POOL_SIZE per worker), summed over workers.",
+            multiprocess_mode="livesum",
+        ),
+        checked_out=Gauge("db_pool_checked_out", "Pooled connections in use now.", multiprocess_mode="livesum"),
+        overflow=Gauge(
+            "db_pool_overflow",
+            "Connections open beyond the pools' size now (DB_MAX_OVERFLOW each at most).",
+            multiprocess_mode="livesum",
+        ),
+        acquire=Histogram(
+            "db_pool_acquire_seconds",
+            "Time to get a connection from the pool: waiting for a free one, or opening a new one.",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0),
+        ),
+    )
+
+
+class MeasuredPool(AsyncAdaptedQueuePool):
+    """The async engine's pool, timing each checkout (db_pool_acquire_seconds)."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        finally:
+            pool_metrics().acquire.observe(time.perf_counter() - started)
+
+
 def _discard_closed_connections(engine: AsyncEngine) -> None:
     """A pooled connection the database closed (it restarted, or ended the
     session) is known closed without a round trip: the driver saw the socket
@@ -175,6 +224,22 @@ def _discard_closed_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError("the database closed this pooled connection")
 
     event.listen(engine.sync_engine.pool, "checkout", checkout)
+
+
+def _measure_pool(engine: AsyncEngine, size: int) -> None:
+    """The pool's gauges, set from the pool's own counts at each checkout and
+    checkin (one engine per worker process; the gauges sum the workers)."""
+    pool: Any = engine.sync_engine.pool  # a MeasuredPool: checkedout(), overflow()
+    metrics = pool_metrics()
+    metrics.size.set(size)
+
+    def measure(in_use: int) -> None:
+        metrics.checked_out.set(in_use)
+        metrics.overflow.set(max(0, pool.overflow()))
+
+    # A checkin is announced before the connection is back in the pool.
+    event.listen(pool, "checkout", lambda *_: measure(pool.checkedout()))
+    event.listen(pool, "checkin", lambda *_: measure(pool.checkedout() - 1))
 
 
 def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = None) -> AsyncEngine:
@@ -195,6 +260,7 @@ def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = No
 
     engine = create_async_engine(
         database_url(settings),
+        poolclass=MeasuredPool,
         async_creator=connect,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -207,7 +273,8 @@ def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = No
         # Errors and tracebacks never carry row values (emails, hashes).
         hide_parameters=True,
     )
-    _discard_closed_connections(engine)
+    _discard_closed_connections(engine)  # first: a dead connection is never counted as checked out
+    _measure_pool(engine, settings.db_pool_size)
     return engine
 
 

@@ -52,10 +52,12 @@ def on_starting(server: Arbiter) -> None:
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+    """A worker exited: its metrics files folded into the archives (servicekit.metrics)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        from servicekit.metrics import retire_worker
 
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
+        retire_worker(Path(directory), worker.pid)
 
 
 # The collector's thresholds in a worker: young objects collected every 10 000

@@ -84,6 +84,7 @@ class RequestContextMiddleware:
             await send(message)
 
         started = time.perf_counter()
+        metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_request_id)
         except Exception:
@@ -92,6 +93,7 @@ class RequestContextMiddleware:
                 response = problem_response(500, "An unexpected error occurred; it has been logged.")
                 await response(scope, receive, send_with_request_id)
         finally:
+            metrics.IN_FLIGHT.dec()
             duration = time.perf_counter() - started
             route = route_template(scope)
             metrics.observe_request(scope["method"], route, status, duration)

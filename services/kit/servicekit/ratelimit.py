@@ -40,6 +40,11 @@ from servicekit.breaker import CircuitBreaker
 from servicekit.errors import TooManyRequests
 from servicekit.settings import RateLimitFallback
 
+REJECTED = Counter(
+    "rate_limit_rejections_total",
+    "Requests refused (429) by an application rate limit, by the limit's scope (login-ip, write, ...).",
+    ["scope"],
+)
 FALLBACKS = Counter(
     "rate_limit_fallback_total",
     "Rate-limit decisions made without the shared storage (away), by what was done instead.",
@@ -136,6 +141,7 @@ class RateLimiter:
 
         reset_at = await self._decide(decide, away=None)
         if reset_at is not None:
+            REJECTED.labels(identity[0]).inc()
             raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
 
     async def _decide(self, call: Callable[[MovingWindowRateLimiter], Awaitable[T]], *, away: T) -> T:

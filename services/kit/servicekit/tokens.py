@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 import jwt
+from prometheus_client import Counter
 
 from servicekit.caching import ExpiringCache
 from servicekit.errors import ServiceUnavailable, Unauthorized
@@ -29,6 +30,7 @@ from servicekit.logs import get_logger
 from servicekit.settings import ServiceSettings
 
 log = get_logger(__name__)
+JWKS_FETCHES = Counter("jwks_fetches_total", "Fetches of the auth service's JWKS, by result.", ["result"])
 
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti"]
 # The `typ` header of an access token (RFC 9068 §2.1), compared without case;
@@ -148,8 +150,10 @@ class RemoteJWKS:
                 # Keep the keys we had: the auth service being briefly away must
                 # not log everybody out.
                 log.warning("jwks_fetch_failed", url=self.url, error=type(exc).__name__)
+                JWKS_FETCHES.labels("failure").inc()
             else:
                 log.info("jwks_fetched", url=self.url, kids=sorted(self._keys))
+                JWKS_FETCHES.labels("success").inc()
             finally:
                 # Stamped when the fetch is over, not when it starts: requests
                 # arriving meanwhile queue on the lock instead of skipping it.

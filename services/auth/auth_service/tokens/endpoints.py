@@ -12,6 +12,7 @@ from auth_service.deps import (
     SettingsDep,
     UsersDep,
 )
+from auth_service.metrics import LOGINS, TOKENS_ISSUED
 from auth_service.tokens import service
 from auth_service.tokens.schemas import RefreshRequest, TokenResponse
 from auth_service.users import service as users_service
@@ -41,21 +42,29 @@ async def _password_grant(
     # a stranger guessing from one address cannot keep the owner out.
     address = client_ip(request)
     account = account_key(users_service.account_name(form.username))
-    await limiter.check(settings.login_rate_limit, "login-ip", address)
     failure_limits = (
         (settings.login_account_rate_limit, "login-failed", account, address),
         (settings.login_account_failure_limit, "login-failed-account", account),
     )
-    for limit, *identity in failure_limits:
-        await limiter.refuse_if_over(limit, *identity)
+    try:
+        await limiter.check(settings.login_rate_limit, "login-ip", address)
+        for limit, *identity in failure_limits:
+            await limiter.refuse_if_over(limit, *identity)
+    except TooManyRequests:
+        LOGINS.labels("refused").inc()
+        raise
     try:
         user = await users_service.authenticate(users, hasher, form.username, form.password)
     except Unauthorized:
+        LOGINS.labels("failure").inc()
         for limit, *identity in failure_limits:
             await limiter.count(limit, *identity)
         raise
     response.headers.update(NO_STORE)
-    return await service.start(sessions, tokens, keyring, settings, user.id, request.headers.get("user-agent"))
+    issued = await service.start(sessions, tokens, keyring, settings, user.id, request.headers.get("user-agent"))
+    LOGINS.labels("success").inc()
+    TOKENS_ISSUED.labels("password").inc()
+    return issued
 
 
 _LOGIN_DOC = """OAuth2 password flow: form fields `username` (the email) and `password`.
@@ -90,7 +99,9 @@ async def refresh(
     A login ends `SESSION_MAX_LIFETIME_SECONDS` after it started, however
     often it is refreshed."""
     response.headers.update(NO_STORE)
-    return await service.rotate(sessions, tokens, keyring, settings, body.refresh_token)
+    issued = await service.rotate(sessions, tokens, keyring, settings, body.refresh_token)
+    TOKENS_ISSUED.labels("refresh_token").inc()
+    return issued
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)

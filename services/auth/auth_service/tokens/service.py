@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from auth_service.config import AuthSettings
 from auth_service.keyring import Keyring
+from auth_service.metrics import REFRESH_TOKEN_REUSE
 from auth_service.sessions.models import UserSession
 from auth_service.sessions.repository import SessionRepository
 from auth_service.tokens.models import RefreshToken
@@ -85,6 +86,7 @@ async def rotate(
         # commits, named in servicekit.db's docstring.
         await tokens.session.commit()
         log.warning("refresh_token_reuse", session_id=str(login.id), user_id=str(login.user_id))
+        REFRESH_TOKEN_REUSE.inc()
         raise Unauthorized("The refresh token was already used; every session of this login is revoked.")
     current.used_at = now
     login.last_used_at = now

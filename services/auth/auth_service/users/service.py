@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 
+from auth_service.metrics import PASSWORD_REHASHES
 from auth_service.passwords import PasswordHasher, context_words, refuse_weak
 from auth_service.sessions.repository import SessionRepository
 from auth_service.users import identities
@@ -78,6 +79,7 @@ async def authenticate(users: UserRepository, hasher: PasswordHasher, email: str
         raise Unauthorized(INVALID_CREDENTIALS)
     if new_hash is not None:
         user.password_hash = new_hash  # upgraded from an older scheme or cost
+        PASSWORD_REHASHES.inc()
     return user
 
 
