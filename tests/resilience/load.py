@@ -11,7 +11,16 @@ per `period` seconds per client) so the load stays under every limit it
 would otherwise meet: the gateway's per address (50 requests/s and 5 logins/s,
 with bursts: behind Docker's published port every client has one address)
 and the resource service's writes per user (120/minute). With the defaults,
-about 30 requests/s."""
+about 30 requests/s.
+
+A request that fails on a reused keep-alive connection before any byte of
+the answer is sent again once, on a new connection, as browsers do: a server
+may close an idle connection at any time (RFC 9112, 9.6), and nginx's old
+workers close theirs when the gateway reloads. Each one is recorded in
+`resent`, with the request id of its first attempt, and
+`assert_resent_never_reached` checks against the gateway's access log (which
+has a line for every request nginx read) that none of them had been read:
+nothing is ever carried out twice."""
 
 from __future__ import annotations
 
@@ -44,6 +53,17 @@ class Outcome:
         return self.status is None or self.status >= 400
 
 
+@dataclass(frozen=True)
+class Resent:
+    kind: str
+    request_id: str  # of the first attempt
+    error: str
+
+
+# A connection the server closed before the answer (reset, or closed at once).
+_CLOSED_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 @dataclass
 class Client:
     headers: dict[str, str]
@@ -63,6 +83,7 @@ class Load:
         self.period = period
         self.logins = logins
         self.outcomes: list[Outcome] = []
+        self.resent: list[Resent] = []
         self._stop = threading.Event()
         self._clients = [self._new_client() for _ in range(clients)]
         self._threads = [
@@ -92,13 +113,29 @@ class Load:
             thread.join(timeout=60)
         self.seconds = time.monotonic() - self.started
 
-    def _send(self, http: httpx.Client, kind: str, method: str, url: str, **kwargs: object) -> httpx.Response | None:
-        at = time.monotonic()
-        try:
-            response = http.request(method, url, **kwargs)  # type: ignore[arg-type]
-        except httpx.HTTPError as exc:
-            self.outcomes.append(Outcome(at, kind, None, time.monotonic() - at, f"{type(exc).__name__}: {exc}"))
-            return None
+    def _send(
+        self, http: httpx.Client, kind: str, method: str, url: str, headers: dict[str, str], **kwargs: object
+    ) -> httpx.Response | None:
+        for attempt in (1, 2):
+            request_id = f"load-{uuid.uuid4().hex}"
+            at = time.monotonic()
+            try:
+                response = http.request(
+                    method,
+                    url,
+                    headers={**headers, "X-Request-ID": request_id},
+                    **kwargs,  # type: ignore[arg-type]
+                )
+                break
+            except _CLOSED_CONNECTION as exc:
+                if attempt == 1:
+                    self.resent.append(Resent(kind, request_id, f"{type(exc).__name__}: {exc}"))
+                    continue
+                self.outcomes.append(Outcome(at, kind, None, time.monotonic() - at, f"{type(exc).__name__}: {exc}"))
+                return None
+            except httpx.HTTPError as exc:
+                self.outcomes.append(Outcome(at, kind, None, time.monotonic() - at, f"{type(exc).__name__}: {exc}"))
+                return None
         error = "" if response.status_code < 400 else response.text[:300]
         self.outcomes.append(
             Outcome(
@@ -137,7 +174,13 @@ class Load:
                     client.etag = updated.headers["ETag"]
                 if self.logins and cycle % 2:
                     form = {"username": client.email, "password": PASSWORD}
-                    self._send(http, "login", "POST", "/auth/token", data=form)
+                    self._send(http, "login", "POST", "/auth/token", {}, data=form)
+
+    def assert_resent_never_reached(self, gateway_log: list[dict[str, object]]) -> None:
+        """No first attempt of a resent request was read by the gateway."""
+        first_attempts = {resent.request_id for resent in self.resent}
+        reached = [line for line in gateway_log if line.get("request_id") in first_attempts]
+        assert reached == [], f"resent requests the gateway had read: {reached}"
 
     def failures(self, since: float = 0.0) -> list[Outcome]:
         return [outcome for outcome in self.outcomes if outcome.failed and outcome.at >= since]
@@ -170,5 +213,6 @@ class Load:
             f"{label}: {len(self.outcomes)} requests in {self.seconds:.1f} s "
             f"({len(self.outcomes) / self.seconds:.0f}/s), {len(self.failures())} failed, "
             f"statuses {dict(sorted(statuses.items()))}, p50 {median:.1f} ms, p99 {p99:.1f} ms, "
-            f"{self.acknowledged()} writes acknowledged"
+            f"{self.acknowledged()} writes acknowledged, {len(self.resent)} sent again after a closed keep-alive "
+            f"connection"
         )

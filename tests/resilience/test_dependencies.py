@@ -141,6 +141,7 @@ def test_the_database_killed_under_writes_loses_no_acknowledged_write(compose: C
     lost = load.lost_writes()
     print(f"acknowledged writes: {load.acknowledged()}, missing after the restart: {len(lost)}")
     assert lost == []
+    load.assert_resent_never_reached(compose.logs("gateway"))
 
 
 def test_redis_stopped_under_writes_and_logins_fails_nothing(compose: ComposePlatform, gateway: str):
@@ -167,6 +168,7 @@ def test_redis_stopped_under_writes_and_logins_fails_nothing(compose: ComposePla
     assert load.failures() == []
     assert p99_ms(during) - p99_ms(before) < 250
     assert load.lost_writes() == []
+    load.assert_resent_never_reached(compose.logs("gateway"))
 
 
 def test_two_migration_jobs_at_once_both_succeed_and_migrate_once(compose: ComposePlatform):

@@ -78,6 +78,7 @@ def test_a_replica_added_under_load_takes_traffic_once_ready_and_nothing_fails(c
         assert load.failures() == []
         assert len(upstreams_used(compose, gateway, "resource")) == before + 1
         assert load.lost_writes() == []
+        load.assert_resent_never_reached(compose.logs("gateway"))
     finally:
         scale(compose, "resource", before)
     deadline = time.monotonic() + 30
@@ -101,6 +102,7 @@ def test_make_restart_under_load_fails_no_request(compose: ComposePlatform, gate
     assert len(after) == len(before) and not set(after) & set(before)  # every replica replaced
     assert load.failures() == []
     assert load.lost_writes() == []
+    load.assert_resent_never_reached(compose.logs("gateway"))
     assert len(upstreams_used(compose, gateway, service)) == len(after)
 
 
@@ -119,6 +121,7 @@ def test_make_restart_scales_up_and_down_under_load_without_failing_a_request(co
     assert gateway_servers(compose, "resource") == before
     assert load.failures() == []
     assert load.lost_writes() == []
+    load.assert_resent_never_reached(compose.logs("gateway"))
 
 
 def worker_pids(container: str) -> list[int]:
@@ -163,3 +166,4 @@ def test_a_worker_killed_under_load_is_replaced_and_no_acknowledged_write_is_los
     assert all(-1 < failure.at - killed_at < replaced + 2 for failure in failures)
     assert all(failure.status in (None, 502) for failure in failures)
     assert load.lost_writes() == []
+    load.assert_resent_never_reached(compose.logs("gateway"))
