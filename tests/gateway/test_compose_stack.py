@@ -83,3 +83,13 @@ def test_the_services_start_cleanly_on_a_read_only_root(compose: ComposePlatform
         output = logs.stdout + logs.stderr
         assert "Booting worker" in output or "booting" in output.lower()
         assert "Control server" not in output and "Read-only file system" not in output
+
+
+def test_prometheus_evaluates_the_rules_and_nothing_fires_on_a_healthy_stack(compose: ComposePlatform):
+    prometheus = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '9090')}"
+    groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    assert {"services.recording", "services.alerts"} <= {group["name"] for group in groups}
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) >= 15 and all(rule["health"] in ("ok", "unknown") for rule in rules), rules
+    firing = [a for a in httpx.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]]
+    assert [a for a in firing if a["state"] == "firing"] == []

@@ -12,7 +12,7 @@ from tests.helpers.kube import Render
 
 KUBERNETES_VERSIONS = ("1.35.0", "1.37.0")
 # Custom resources: no schema in kubernetes-validate.
-WITHOUT_SCHEMA = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+WITHOUT_SCHEMA = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
