@@ -3,8 +3,9 @@
 # end-to-end tests): PostgreSQL server binaries (initdb/pg_ctl), nginx,
 # redis-server, openssl and envsubst (the tests render the gateway template
 # as the nginx image does); chromium, the headless browser that drives the API
-# docs (tests/gateway/test_docs_browser.py); promtool (Debian's prometheus),
-# which checks and unit-tests the alert rules; and kubectl, which renders the
+# docs (tests/gateway/test_docs_browser.py); promtool and amtool (Debian's
+# prometheus and prometheus-alertmanager), which check and unit-test the alert
+# rules and the Alertmanager config; and kubectl, which renders the
 # manifests. `--bench` also wants wrk (for `make bench`).
 #
 # On Debian/Ubuntu as root, whatever is missing is installed with apt-get
@@ -63,6 +64,7 @@ check() {
     # (CHROMIUM names another Chromium or Chrome for that test.)
     { [ -x "${CHROMIUM:-}" ] || have chromium; } || { missing_pkgs+=(chromium); missing_what+=("chromium (the API docs' browser test)"); }
     have promtool || { missing_pkgs+=(prometheus); missing_what+=("promtool (Debian's prometheus: checks and tests the alert rules)"); }
+    have amtool || { missing_pkgs+=(prometheus-alertmanager); missing_what+=("amtool (Debian's prometheus-alertmanager: checks the Alertmanager config)"); }
     if [ "$want_bench" = 1 ]; then
         have wrk || { missing_pkgs+=(wrk); missing_what+=("wrk"); }
     fi
@@ -84,7 +86,7 @@ fi
 
 check
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-    say "ok: postgres $(pg_bindir), nginx, redis-server, openssl, chromium, promtool$([ "$want_bench" = 1 ] && echo ', wrk')"
+    say "ok: postgres $(pg_bindir), nginx, redis-server, openssl, chromium, promtool, amtool$([ "$want_bench" = 1 ] && echo ', wrk')"
     exit 0
 fi
 
@@ -104,7 +106,7 @@ if [ "$can_apt" = 0 ]; then
     say "missing: ${missing_what[*]}"
     say "install them, for example on Debian/Ubuntu:"
     say "    sudo apt-get install --no-install-recommends ${missing_pkgs[*]}"
-    say "on macOS (Homebrew): brew install postgresql@15 nginx redis openssl prometheus$([ "$want_bench" = 1 ] && echo ' wrk') and brew install --cask chromium"
+    say "on macOS (Homebrew): brew install postgresql@15 nginx redis openssl prometheus alertmanager$([ "$want_bench" = 1 ] && echo ' wrk') and brew install --cask chromium"
     say "(Ubuntu ships Chromium as a snap: any Chromium or Chrome will do for the browser test, named by CHROMIUM=/path/to/it)"
     exit 1
 fi
@@ -131,7 +133,7 @@ apt-get install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
 
 # Belt and braces: whatever a package may have started or enabled, stop and
 # disable it. Only the distro units, never processes we did not install.
-for unit in nginx redis-server postgresql prometheus prometheus-node-exporter; do
+for unit in nginx redis-server postgresql prometheus prometheus-node-exporter prometheus-alertmanager; do
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         systemctl disable --now "$unit" >/dev/null 2>&1 || true
     elif [ -x "/etc/init.d/$unit" ]; then
@@ -145,4 +147,4 @@ if [ "${#missing_pkgs[@]}" -ne 0 ]; then
     say "still missing after apt-get install: ${missing_what[*]}"
     exit 1
 fi
-say "ok: postgres $(pg_bindir), nginx, redis-server, openssl, chromium$([ "$want_bench" = 1 ] && echo ', wrk')"
+say "ok: postgres $(pg_bindir), nginx, redis-server, openssl, chromium, promtool, amtool$([ "$want_bench" = 1 ] && echo ', wrk')"

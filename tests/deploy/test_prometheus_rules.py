@@ -86,3 +86,44 @@ def test_recording_rules_follow_the_level_metric_operations_naming() -> None:
 def test_the_kubernetes_prometheus_rule_is_generated_from_the_rule_files() -> None:
     assert prometheus_rule.TARGET.read_text() == prometheus_rule.render(), "stale: run `make rules`"
     assert yaml.safe_load(prometheus_rule.TARGET.read_text())["spec"]["groups"] == prometheus_rule.groups()
+
+
+ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+
+
+def amtool(*args: str) -> str:
+    tool = shutil.which("amtool")
+    if tool is None:
+        pytest.fail("amtool is missing: run tools/install-host-deps.sh (Debian's prometheus-alertmanager package)")
+    result = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_amtool_accepts_the_alertmanager_config_and_routes_by_severity() -> None:
+    assert "SUCCESS" in amtool("check-config", str(ALERTMANAGER))
+    for severity, receiver in (("page", "pages"), ("ticket", "tickets")):
+        for alert in alerts():
+            if alert["labels"]["severity"] == severity:
+                routed = amtool(
+                    "config",
+                    "routes",
+                    "test",
+                    f"--config.file={ALERTMANAGER}",
+                    f"alertname={alert['alert']}",
+                    f"severity={severity}",
+                    "job=auth",
+                )
+                assert routed.strip() == receiver, (alert["alert"], routed)
+
+
+def test_the_optional_alertmanager_is_locked_down_and_on_loopback() -> None:
+    override = yaml.safe_load((ROOT / "deploy" / "compose" / "alertmanager.yml").read_text())
+    service = override["services"]["alertmanager"]
+    assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
+    assert all(port.startswith("127.0.0.1:") for port in service["ports"])
+    main = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert "alertmanager" not in main["services"]  # the default stack stays what CI builds
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    (target,) = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert target == "alertmanager:9093"
