@@ -8,7 +8,6 @@ migration job is safe to run again."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections import Counter
@@ -56,7 +55,7 @@ def test_prometheus_scrapes_every_replica_of_both_services(compose: ComposePlatf
     assert all(count >= 2 for count in replicas.values()), replicas  # make up runs two of each
     up: dict[str, int] = {}
     deadline = time.monotonic() + 60
-    prometheus = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '9090')}"  # its published port
+    prometheus = compose.prometheus_url
     while time.monotonic() < deadline:
         targets = httpx.get(f"{prometheus}/api/v1/targets?state=active", timeout=10).json()["data"]["activeTargets"]
         up = dict(Counter(target["labels"]["job"] for target in targets if target["health"] == "up"))
@@ -86,7 +85,7 @@ def test_the_services_start_cleanly_on_a_read_only_root(compose: ComposePlatform
 
 
 def test_prometheus_evaluates_the_rules_and_nothing_fires_on_a_healthy_stack(compose: ComposePlatform):
-    prometheus = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '9090')}"
+    prometheus = compose.prometheus_url
     groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
     assert {"services.recording", "services.alerts"} <= {group["name"] for group in groups}
     rules = [rule for group in groups for rule in group["rules"]]

@@ -29,11 +29,30 @@ from hoststack.stack import Stack
 from tests.helpers import ROOT
 from tests.helpers.gateway import json_lines, log_entries
 
-# Run inside a service container: its own port, as Prometheus scrapes it.
-_FETCH_METRICS = (
-    "import sys, urllib.request; "
-    "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8000/metrics', timeout=5).read().decode())"
+# `python -c SERVICE_GET <path>` inside a service container: a GET on its own
+# port (never published; as Prometheus scrapes it, as probes reach it),
+# printing the status on the first line, then the body (service_answer).
+SERVICE_GET = (
+    "import sys, urllib.request, urllib.error\n"
+    "try:\n"
+    "    answer = urllib.request.urlopen('http://127.0.0.1:8000' + sys.argv[1], timeout=5)\n"
+    "except urllib.error.HTTPError as error:\n"
+    "    answer = error\n"
+    "sys.stdout.write(f'{answer.status}\\n{answer.read().decode()}')\n"
 )
+
+
+def service_answer(output: str) -> tuple[int, str]:
+    """(status, body) of what SERVICE_GET printed."""
+    status, _, body = output.partition("\n")
+    return int(status), body
+
+
+def _metrics(output: str) -> str:
+    status, body = service_answer(output)
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}: {body[:200]}")
+    return body
 
 
 def _redis_cli(argv: tuple[str, ...], authenticated: bool) -> list[str]:
@@ -117,6 +136,7 @@ class ComposePlatform:
     def __init__(self, gateway_url: str | None = None) -> None:
         self.compose = shlex.split(os.environ.get("COMPOSE") or _default_compose())
         self.gateway_url = gateway_url or f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8080')}"
+        self.prometheus_url = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '9090')}"  # published too
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -153,7 +173,7 @@ class ComposePlatform:
         return lines
 
     def metrics(self, service: str) -> str:
-        return self.exec(service, "python", "-c", _FETCH_METRICS)
+        return _metrics(self.exec(service, "python", "-c", SERVICE_GET, "/metrics"))
 
     def redis(self, *argv: str, authenticated: bool = True) -> str:
         return self.exec("redis", *_redis_cli(argv, authenticated)).strip()
@@ -192,7 +212,7 @@ class PodPlatform:
         return json_lines(self.kubelet.logs(self.kubelet.pods[piece].container()))
 
     def metrics(self, service: str) -> str:
-        return docker("exec", self.kubelet.pods[service].container(), "python", "-c", _FETCH_METRICS)
+        return _metrics(docker("exec", self.kubelet.pods[service].container(), "python", "-c", SERVICE_GET, "/metrics"))
 
     def redis(self, *argv: str, authenticated: bool = True) -> str:
         return docker("exec", self.kubelet.pods["redis"].container(), *_redis_cli(argv, authenticated)).strip()
@@ -231,7 +251,7 @@ class ClusterPlatform:
         return json_lines(self.kubectl("logs", f"deployment/{piece}", "--all-containers=true", "--tail=-1"))
 
     def metrics(self, service: str) -> str:
-        return self.kubectl("exec", f"deployment/{service}", "--", "python", "-c", _FETCH_METRICS)
+        return _metrics(self.kubectl("exec", f"deployment/{service}", "--", "python", "-c", SERVICE_GET, "/metrics"))
 
     def redis(self, *argv: str, authenticated: bool = True) -> str:
         return self.kubectl("exec", "deployment/redis", "--", *_redis_cli(argv, authenticated)).strip()

@@ -38,6 +38,11 @@ from tests.helpers.accounts import PASSWORD
 from tests.helpers.gateway import register_and_login
 
 
+def p99_ms(seconds: list[float]) -> float:
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
 @dataclass(frozen=True)
 class Outcome:
     at: float  # time.monotonic() when it was sent
@@ -127,14 +132,12 @@ class Load:
                     **kwargs,  # type: ignore[arg-type]
                 )
                 break
-            except _CLOSED_CONNECTION as exc:
-                if attempt == 1:
-                    self.resent.append(Resent(kind, request_id, f"{type(exc).__name__}: {exc}"))
-                    continue
-                self.outcomes.append(Outcome(at, kind, None, time.monotonic() - at, f"{type(exc).__name__}: {exc}"))
-                return None
             except httpx.HTTPError as exc:
-                self.outcomes.append(Outcome(at, kind, None, time.monotonic() - at, f"{type(exc).__name__}: {exc}"))
+                error = f"{type(exc).__name__}: {exc}"
+                if attempt == 1 and isinstance(exc, _CLOSED_CONNECTION):
+                    self.resent.append(Resent(kind, request_id, error))
+                    continue
+                self.outcomes.append(Outcome(at, kind, None, time.monotonic() - at, error))
                 return None
         error = "" if response.status_code < 400 else response.text[:300]
         self.outcomes.append(
@@ -206,8 +209,8 @@ class Load:
 
     def summary(self, label: str) -> str:
         statuses = Counter("no answer" if o.status is None else str(o.status) for o in self.outcomes)
-        seconds = sorted(outcome.seconds for outcome in self.outcomes)
-        p99 = seconds[min(len(seconds) - 1, int(len(seconds) * 0.99))] * 1000 if seconds else 0.0
+        seconds = [outcome.seconds for outcome in self.outcomes]
+        p99 = p99_ms(seconds) if seconds else 0.0
         median = statistics.median(seconds) * 1000 if seconds else 0.0
         return (
             f"{label}: {len(self.outcomes)} requests in {self.seconds:.1f} s "

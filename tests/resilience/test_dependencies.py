@@ -18,23 +18,15 @@ from podrun.kubelet import docker
 
 from tests.helpers.accounts import Account
 from tests.helpers.gateway import assert_problem, json_lines, register_and_login
-from tests.helpers.platforms import ComposePlatform
-from tests.resilience.load import Load, Outcome
+from tests.helpers.platforms import SERVICE_GET, ComposePlatform, service_answer
+from tests.resilience.load import Load, Outcome, p99_ms
 
 pytestmark = pytest.mark.resilience
-
-PROBE = (
-    "import urllib.request, urllib.error\n"
-    "try:\n"
-    "    print(urllib.request.urlopen('http://127.0.0.1:8000{path}', timeout=5).status)\n"
-    "except urllib.error.HTTPError as error:\n"
-    "    print(error.code)\n"
-)
 
 
 def probe(container: str, path: str) -> int:
     """A service's own probe, from inside its container (never published)."""
-    return int(docker("exec", container, "python", "-c", PROBE.format(path=path)).strip())
+    return service_answer(docker("exec", container, "python", "-c", SERVICE_GET, path))[0]
 
 
 def every_replica_ready(compose: ComposePlatform) -> bool:
@@ -44,11 +36,6 @@ def every_replica_ready(compose: ComposePlatform) -> bool:
         for service in ("auth", "resource")
         for container in compose.containers(service)
     )
-
-
-def p99_ms(seconds: list[float]) -> float:
-    ordered = sorted(seconds)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
 
 def until(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> float:

@@ -226,16 +226,20 @@ def _discard_closed_connections(engine: AsyncEngine) -> None:
     event.listen(engine.sync_engine.pool, "checkout", checkout)
 
 
-def _measure_pool(engine: AsyncEngine, size: int) -> None:
+def _measure_pool(engine: AsyncEngine, size: int, max_overflow: int) -> None:
     """The pool's gauges, set from the pool's own counts at each checkout and
-    checkin (one engine per worker process; the gauges sum the workers)."""
+    checkin (one engine per worker process; the gauges sum the workers). A
+    pool that cannot overflow (the default) never has its overflow set again
+    on the request path."""
     pool: Any = engine.sync_engine.pool  # a MeasuredPool: checkedout(), overflow()
     metrics = pool_metrics()
     metrics.size.set(size)
+    metrics.overflow.set(0)
 
     def measure(in_use: int) -> None:
         metrics.checked_out.set(in_use)
-        metrics.overflow.set(max(0, pool.overflow()))
+        if max_overflow:
+            metrics.overflow.set(max(0, pool.overflow()))
 
     # A checkin is announced before the connection is back in the pool.
     event.listen(pool, "checkout", lambda *_: measure(pool.checkedout()))
@@ -247,11 +251,10 @@ def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = No
     once connecting has failed (`DB_BREAKER_FAILURES` times in a row), the
     pool is refused new connections at once for `DB_BREAKER_OPEN_SECONDS`
     and each request answers 503 in milliseconds instead of waiting out the
-    connect timeout; then one connection at a time probes, and the first
-    that succeeds closes it. Connections already in the pool are not
-    affected: a database that is up but refused one connection keeps
-    serving on them. The probes run in the background, never on a
-    request's time (database_breaker)."""
+    connect timeout, while the breaker probes in the background (see
+    database_breaker) until a connection succeeds and closes it.
+    Connections already in the pool are not affected: a database that is up
+    but refused one connection keeps serving on them."""
     breaker = breaker or database_breaker(settings)
 
     async def connect() -> asyncpg.Connection:
@@ -274,7 +277,7 @@ def create_engine(settings: ServiceSettings, breaker: CircuitBreaker | None = No
         hide_parameters=True,
     )
     _discard_closed_connections(engine)  # first: a dead connection is never counted as checked out
-    _measure_pool(engine, settings.db_pool_size)
+    _measure_pool(engine, settings.db_pool_size, settings.db_max_overflow)
     return engine
 
 

@@ -9,8 +9,8 @@ never fails a request.
 
 Redis is optional at run time. Its calls have short socket timeouts and go
 through a circuit breaker (servicekit.breaker): once Redis is known to be
-away, no request waits on it, and a call every `open_seconds` probes it
-until it answers again. Meanwhile `RATE_LIMIT_STORAGE_FALLBACK` decides:
+away, no request waits on it, and a PING in the background probes it every
+`open_seconds` until it answers again. Meanwhile `RATE_LIMIT_STORAGE_FALLBACK` decides:
 `memory` (the default) counts in each worker's own memory - limits per
 process, looser by the number of processes, but a password guesser still
 meets one - and `open` limits nothing. Each call decided without Redis is

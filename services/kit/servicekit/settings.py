@@ -90,7 +90,8 @@ class ServiceSettings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=10_000, ge=0)
     # The pool's circuit breaker (servicekit.db.create_engine): open after this
     # many failed connection attempts in a row, refusing new connections at
-    # once for this long, then probing with one.
+    # once for this long, then probing in the background (a connection
+    # opened and closed) until one succeeds.
     db_breaker_failures: int = Field(default=1, ge=1)
     db_breaker_open_seconds: float = Field(default=1.0, gt=0)
     health_timeout: float = Field(default=2.0, gt=0)
@@ -110,8 +111,8 @@ class ServiceSettings(BaseSettings):
     # redis_password secret file): the URI can then be shown and logged.
     redis_password: SecretStr = SecretStr("")
     # Redis is optional at run time (servicekit.ratelimit): each call waits at
-    # most this long; once one failed, none is tried for the breaker's open
-    # seconds but a probe; meanwhile limits are counted per process
+    # most this long; once one failed, none is tried while a background PING
+    # probes every open period; meanwhile limits are counted per process
     # (`memory`) or not at all (`open`).
     rate_limit_storage_timeout: float = Field(default=0.1, gt=0)
     rate_limit_breaker_open_seconds: float = Field(default=1.0, gt=0)
