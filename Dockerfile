@@ -68,12 +68,15 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 
 # --- per-service targets ------------------------------------------------------------
 FROM app AS migrate
+ENV SERVICE_NAME=migrate
 HEALTHCHECK NONE
 CMD ["python", "-m", "migrations"]
 
 FROM app AS resource
+ENV SERVICE_NAME=resource
 CMD ["gunicorn", "-c", "python:servicekit.gunicorn_conf", "resource_service.main:app"]
 
 # The last stage is the default target.
 FROM app AS auth
+ENV SERVICE_NAME=auth
 CMD ["gunicorn", "-c", "python:servicekit.gunicorn_conf", "auth_service.main:app"]

@@ -105,6 +105,8 @@ secrets: keys
 up: keys  ## Build and start the stack (Docker Compose), wait until healthy, print the URLs
 	$(COMPOSE) up -d --build --remove-orphans
 	@COMPOSE="$(COMPOSE)" bash deploy/scripts/compose-wait.sh 240
+	@# Prometheus reads its rule files when it starts: a reload picks up rules edited since
+	@$(COMPOSE) kill -s HUP prometheus >/dev/null 2>&1
 	@echo ""
 	@echo "  API gateway     http://127.0.0.1:$(GATEWAY_PORT)"
 	@echo "  auth docs       http://127.0.0.1:$(GATEWAY_PORT)/auth/docs"
@@ -143,8 +145,10 @@ test-resilience: venv keys  ## The fault suite against the running compose stack
 	COMPOSE="$(COMPOSE)" $(PY) -m pytest -s -m resilience tests/resilience $(PYTEST_ARGS)
 
 .PHONY: logs
-logs:  ## Compose logs: follows on a terminal, prints the last 200 lines otherwise (SERVICE=auth, ARGS="--tail=80")
+logs:  ## Compose logs: on a terminal followed and readable (time level service event key=value); JSON lines otherwise (SERVICE=auth, ARGS="--tail=80", FORMAT=json)
 	@if [ -n "$(ARGS)" ]; then $(COMPOSE) logs --no-color $(ARGS) $(SERVICE); \
+	elif [ -t 1 ] && [ "$(FORMAT)" != json ]; then \
+	  $(COMPOSE) logs -f --no-color --tail=100 $(SERVICE) | $(PYTHON) tools/monitoring/logview.py; \
 	elif [ -t 1 ]; then $(COMPOSE) logs -f --tail=100 $(SERVICE); \
 	else $(COMPOSE) logs --no-color --tail=200 $(SERVICE); fi
 

@@ -2,7 +2,8 @@
 
 Takes a PostgreSQL advisory lock (so two jobs started at once run one after
 the other), upgrades the schema to head, then creates or updates the
-services' login roles and their grants. Exits non-zero on any failure.
+services' login roles and their grants, and the monitoring role
+(postgres-exporter's) when it has a password. Exits non-zero on any failure.
 """
 
 import asyncio
@@ -46,12 +47,17 @@ def _migrate(connection: Connection, settings: MigrationSettings) -> None:
         else:
             log.warning("role_password_unset", role=role)
     roles.apply_grants(connection)
+    monitor_password = settings.monitor_db_password.get_secret_value()
+    if monitor_password:
+        roles.ensure_monitor_role(connection, monitor_password)
+    else:
+        log.info("monitor_role_skipped", reason="MONITOR_DB_PASSWORD is empty")
     connection.commit()
 
 
 async def main() -> None:
     settings = MigrationSettings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.service_name)
     engine = create_async_engine(database_url(settings))
     try:
         async with engine.connect() as connection:

@@ -16,6 +16,11 @@ from sqlalchemy import Connection, text
 
 AUTH_ROLE = "auth_svc"
 RESOURCE_ROLE = "resource_svc"
+# postgres-exporter's login: pg_monitor (statistics, settings, every
+# session's state) and CONNECT, no table of ours. Its few connections are
+# capped so a runaway exporter cannot take the services' slots.
+MONITOR_ROLE = "monitor"
+MONITOR_CONNECTION_LIMIT = 3
 
 # Table privileges per role. alembic_version and schema_history are readable
 # by both so their readiness probes can tell whether the schema is at their
@@ -69,11 +74,11 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def ensure_role(connection: Connection, role: str, password: str) -> None:
+def ensure_role(connection: Connection, role: str, password: str, *, options: str = "NOINHERIT") -> None:
     exists = connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role})
     verb = "ALTER" if exists else "CREATE"
     # Utility statements take no bind parameters: let the server quote.
-    template = f"{verb} ROLE %I WITH LOGIN NOINHERIT PASSWORD %L"
+    template = f"{verb} ROLE %I WITH LOGIN {options} PASSWORD %L"
     statement = connection.scalar(
         text("SELECT format(:template, CAST(:role AS text), CAST(:verifier AS text))"),
         {"template": template, "role": role, "verifier": scram_sha_256(password)},
@@ -93,3 +98,23 @@ def apply_grants(connection: Connection) -> None:
         grants = {**tables, **COLUMN_GRANTS.get(role, {})}
         for table, privileges in grants.items():
             connection.execute(text(f"GRANT {privileges} ON {table} TO {role}"))
+
+
+class MonitoringRoleError(RuntimeError):
+    """The migration role may not grant pg_monitor (see docs/deploy.md)."""
+
+
+def ensure_monitor_role(connection: Connection, password: str) -> None:
+    """The monitoring login: INHERIT, so pg_monitor's privileges are its own
+    (postgres-exporter does no SET ROLE), CONNECT on this database only."""
+    ensure_role(connection, MONITOR_ROLE, password, options=f"INHERIT CONNECTION LIMIT {MONITOR_CONNECTION_LIMIT}")
+    may_grant = connection.scalar(text("SELECT pg_has_role(current_user, 'pg_monitor', 'USAGE WITH ADMIN OPTION')"))
+    if not may_grant:
+        raise MonitoringRoleError(
+            f"{connection.scalar(text('SELECT current_user'))} may not grant pg_monitor: as a superuser run "
+            "GRANT pg_monitor TO <migration role> WITH ADMIN OPTION (deploy/postgres/migration-role.psql), "
+            "or leave MONITOR_DB_PASSWORD empty and create the monitoring role yourself (docs/deploy.md)"
+        )
+    database = connection.scalar(text("SELECT current_database()"))
+    connection.execute(text(f"GRANT pg_monitor TO {MONITOR_ROLE}"))
+    connection.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {MONITOR_ROLE}'))

@@ -13,6 +13,9 @@ class MigrationSettings(ServiceSettings):
     db_statement_timeout_ms: int = 0
     auth_db_password: SecretStr = SecretStr("")
     resource_db_password: SecretStr = SecretStr("")
+    # The monitoring role (pg_monitor) for postgres-exporter; empty: no
+    # monitoring role (a managed database's own, or none).
+    monitor_db_password: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _refuse_placeholder_role_passwords(self) -> "MigrationSettings":

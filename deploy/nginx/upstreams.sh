@@ -36,7 +36,7 @@ SOURCE=$STATE/gateway.conf.rendered
 DRAINED=$STATE/drained
 
 log() {
-    printf '{"time":"%s","logger":"gateway-upstreams","level":"%s","event":"%s"}\n' \
+    printf '{"timestamp":"%s","service":"gateway","logger":"gateway-upstreams","level":"%s","event":"%s"}\n' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2"
 }
 

@@ -7,12 +7,20 @@
 #   migrator_password       the migration role (owns the schema; not a superuser)
 #   auth_db_password        login role auth_svc (created by the migration job)
 #   resource_db_password    login role resource_svc
+#   monitor_db_password     login role `monitor` (pg_monitor, no table access;
+#                           created by the migration job) for postgres-exporter
 #   redis_password          Redis's password (the services' rate-limit store)
+#   redis_monitor_password  Redis user `monitor` (redis_exporter): INFO and a few
+#                           read-only commands, no key
 #   redis_acl               the ACL file Redis loads: its default user with
 #                           the SHA-256 of redis_password (never the password
-#                           itself) and no admin or dangerous commands; always
-#                           derived from redis_password, so rotating that file
-#                           rotates both
+#                           itself) and no admin or dangerous commands, and the
+#                           `monitor` user likewise; always derived from the two
+#                           passwords, so rotating those files rotates it
+#   redis_exporter_passwords.json
+#                           redis_exporter's password file (a JSON map from the
+#                           Redis address to the monitor user's password),
+#                           derived from redis_monitor_password
 #   jwt_private_key         Ed25519 signing key, PEM (PKCS#8) - auth service only
 #   jwt_public_key.pem      its public half (for a resource service configured
 #                           with a static key instead of the JWKS URL)
@@ -41,7 +49,8 @@ random_password() {
     printf '%s' "${out:0:32}"
 }
 
-for name in postgres_password migrator_password auth_db_password resource_db_password redis_password; do
+for name in postgres_password migrator_password auth_db_password resource_db_password monitor_db_password \
+    redis_password redis_monitor_password; do
     file="$dir/$name"
     if [ ! -s "$file" ]; then
         random_password >"$file.tmp"
@@ -52,13 +61,25 @@ done
 
 # Redis keeps only a digest of its password (ACL `#<sha256>`); the limiter
 # needs what KEYS (reset) and the admin commands offer in no deployment.
+# The monitoring user (redis_exporter) reads INFO and a few introspection
+# commands, and no key at all.
+sha256() { printf '%s' "$(cat "$1")" | openssl dgst -sha256 -r | cut -d' ' -f1; }
 acl="$dir/redis_acl"
-digest=$(printf '%s' "$(cat "$dir/redis_password")" | openssl dgst -sha256 -r | cut -d' ' -f1)
-wanted="user default on #$digest ~* &* +@all -@admin -@dangerous"
+wanted="user default on #$(sha256 "$dir/redis_password") ~* &* +@all -@admin -@dangerous
+user monitor on #$(sha256 "$dir/redis_monitor_password") resetkeys resetchannels -@all +ping +info +select \
++client|setname +client|list +config|get +slowlog|get +slowlog|len +latency|latest +cluster|info +memory|stats"
 if [ ! -s "$acl" ] || [ "$(cat "$acl")" != "$wanted" ]; then
     printf '%s\n' "$wanted" >"$acl.tmp"
     mv "$acl.tmp" "$acl"
     created+=(redis_acl)
+fi
+
+exporter="$dir/redis_exporter_passwords.json"
+wanted="{\"redis://redis:6379\": \"$(cat "$dir/redis_monitor_password")\"}"
+if [ ! -s "$exporter" ] || [ "$(cat "$exporter")" != "$wanted" ]; then
+    printf '%s\n' "$wanted" >"$exporter.tmp"
+    mv "$exporter.tmp" "$exporter"
+    created+=(redis_exporter_passwords.json)
 fi
 
 key="$dir/jwt_private_key"
@@ -75,7 +96,7 @@ if [ ! -s "$pub" ]; then
 fi
 
 chmod 644 "$dir"/postgres_password "$dir"/migrator_password "$dir"/auth_db_password "$dir"/resource_db_password \
-    "$dir"/redis_password "$acl" "$key" "$pub"
+    "$dir"/monitor_db_password "$dir"/redis_password "$dir"/redis_monitor_password "$acl" "$exporter" "$key" "$pub"
 
 if [ "${#created[@]}" -gt 0 ]; then
     echo "make-secrets: created ${created[*]} in $dir/"

@@ -7,7 +7,7 @@ import httpx
 import pytest
 import structlog
 
-from tests.helpers.accounts import PASSWORD, unique_email
+from tests.helpers.accounts import PASSWORD, Account, unique_email
 
 
 @pytest.fixture
@@ -59,7 +59,18 @@ async def test_access_line_carries_request_id_route_and_status(
     assert line["route"] == "/auth/register"
     assert line["status"] == 201
     assert line["level"] == "info"
+    assert line["service"] == "auth"
     assert "timestamp" in line
+    assert "user_id" not in line  # nobody signed in
+
+
+async def test_an_authenticated_request_says_whose_it_was_and_the_next_one_does_not(
+    auth_client: httpx.AsyncClient, account: Account, log_output: io.StringIO
+) -> None:
+    assert (await auth_client.get("/users/me", headers={**account.headers, "X-Request-ID": "mine"})).status_code == 200
+    assert (await auth_client.get("/users/me", headers={"X-Request-ID": "anonymous"})).status_code == 401
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines() if '"request"' in line]
+    assert [(line["request_id"], line.get("user_id")) for line in lines] == [("mine", account.id), ("anonymous", None)]
 
 
 async def test_successful_probes_stay_out_of_the_info_access_log(

@@ -27,6 +27,7 @@ VARIABLES = {
     "AUTH_UPSTREAM": "auth:8000",
     "RESOURCE_UPSTREAM": "resource:8000",
     "GATEWAY_PORT": "8080",
+    "GATEWAY_STATUS_PORT": "127.0.0.1:8081",
     "PUBLIC_HOSTS": "api.example.com|localhost",
     "GATEWAY_CONN_PER_ADDRESS": "64",
     "RATE_LIMIT_EXEMPT_SECRET": "",
@@ -78,7 +79,7 @@ def test_the_container_nginx_conf_with_the_rendered_template_passes_nginx_t(tmp_
     conf_d.mkdir()
     (conf_d / "gateway.conf").write_text(
         render_template({**VARIABLES, "AUTH_UPSTREAM": "127.0.0.1:1", "RESOURCE_UPSTREAM": "127.0.0.1:2",
-                         "GATEWAY_PORT": f"127.0.0.1:{free_port()}"})
+                         "GATEWAY_PORT": f"127.0.0.1:{free_port()}", "GATEWAY_STATUS_PORT": f"127.0.0.1:{free_port()}"})
     )  # fmt: skip
     main = (DEPLOY / "nginx" / "nginx.conf").read_text()
     assert "/etc/nginx/conf.d/*.conf" in main and "pid /tmp/nginx.pid;" in main

@@ -8,7 +8,6 @@ exists, and the Kubernetes PrometheusRule is the same rules."""
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,18 +15,9 @@ import yaml
 from monitoring import prometheus_rule
 
 from tests.helpers import ROOT
+from tests.helpers.prometheus import PROMETHEUS, promtool
 
-PROMETHEUS = ROOT / "deploy" / "prometheus"
 RUNBOOK = ROOT / "docs" / "runbook.md"
-
-
-def promtool(*args: str, cwd: Path = PROMETHEUS) -> str:
-    tool = shutil.which("promtool")
-    if tool is None:
-        pytest.fail("promtool is missing: run tools/install-host-deps.sh (Debian's prometheus package)")
-    result = subprocess.run([tool, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def alerts() -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ lands in git or in an image; images are non-root, slim and health-checked."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import stat
 import subprocess
@@ -13,12 +15,20 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hoststack.redis import acl_file_line
+from hoststack.redis import MONITOR_USER, RedisServer, acl_file_line
 from servicekit.keys import load_private_key
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKE_SECRETS = ROOT / "deploy" / "scripts" / "make-secrets.sh"
-PASSWORDS = ("postgres_password", "migrator_password", "auth_db_password", "resource_db_password", "redis_password")
+PASSWORDS = (
+    "postgres_password",
+    "migrator_password",
+    "auth_db_password",
+    "resource_db_password",
+    "monitor_db_password",
+    "redis_password",
+    "redis_monitor_password",
+)
 
 
 def run_make_secrets(target: Path) -> str:
@@ -61,14 +71,56 @@ def test_redis_gets_only_a_digest_of_its_password_and_follows_a_rotation(tmp_pat
     target = tmp_path / "secrets"
     run_make_secrets(target)
     password = (target / "redis_password").read_text()
+    monitor = (target / "redis_monitor_password").read_text()
     acl = (target / "redis_acl").read_text()
     # the file the host stack writes for its own Redis: one format everywhere
-    assert acl == acl_file_line(password)
-    assert password not in acl and hashlib.sha256(password.encode()).hexdigest() in acl
+    assert acl == acl_file_line(password, monitor)
+    for secret in (password, monitor):
+        assert secret not in acl and hashlib.sha256(secret.encode()).hexdigest() in acl
     assert stat.S_IMODE((target / "redis_acl").stat().st_mode) == 0o644
+    exporter = json.loads((target / "redis_exporter_passwords.json").read_text())
+    assert exporter == {"redis://redis:6379": monitor}
     (target / "redis_password").unlink()
     assert "created redis_password redis_acl" in run_make_secrets(target)
-    assert (target / "redis_acl").read_text() == acl_file_line((target / "redis_password").read_text()) != acl
+    rotated = (target / "redis_acl").read_text()
+    assert rotated == acl_file_line((target / "redis_password").read_text(), monitor) != acl
+    (target / "redis_monitor_password").unlink()
+    assert "created redis_monitor_password redis_acl redis_exporter_passwords.json" in run_make_secrets(target)
+    monitor = (target / "redis_monitor_password").read_text()
+    assert json.loads((target / "redis_exporter_passwords.json").read_text()) == {"redis://redis:6379": monitor}
+
+
+def test_the_redis_monitor_user_reads_info_and_no_key(tmp_path: Path):
+    # The ACL file make-secrets.sh writes, loaded by a real Redis: what
+    # redis_exporter asks works as the monitor user, and no key can be read.
+    target = tmp_path / "secrets"
+    run_make_secrets(target)
+    server = RedisServer(tmp_path, env=os.environ, acl=(target / "redis_acl").read_text())
+    server.start()
+    try:
+
+        def as_user(user: str, *command: str) -> str:
+            secret = (target / ("redis_password" if user == "default" else "redis_monitor_password")).read_text()
+            result = subprocess.run(
+                ["redis-cli", "-h", server.host, "-p", str(server.port), "--user", user, *command],
+                env={**os.environ, "REDISCLI_AUTH": secret}, capture_output=True, text=True, timeout=10, check=True,
+            )  # fmt: skip
+            return result.stdout
+
+        assert as_user("default", "SET", "limiter-key", "1").strip() == "OK"
+        assert "redis_version" in as_user(MONITOR_USER, "INFO", "server")
+        assert "maxmemory" in as_user(MONITOR_USER, "CONFIG", "GET", "maxmemory")
+        assert as_user(MONITOR_USER, "SLOWLOG", "LEN").strip().isdigit()
+        for command in (
+            ["GET", "limiter-key"],
+            ["SET", "x", "1"],
+            ["KEYS", "*"],
+            ["FLUSHALL"],
+            ["CONFIG", "SET", "maxmemory", "1"],
+        ):
+            assert "NOPERM" in as_user(MONITOR_USER, *command), command
+    finally:
+        server.stop()
 
 
 def test_secrets_are_git_ignored():

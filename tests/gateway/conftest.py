@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from hoststack.gateway import Gateway
 from hoststack.procs import free_port
@@ -105,3 +106,32 @@ def platform(request: pytest.FixtureRequest) -> Platform:
 def gw(platform: Platform) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=platform.gateway_url, timeout=15.0) as client:
         yield client
+
+
+# --- a real browser: the system's Chromium, driven by Playwright -----------------------
+CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The browser's path; never a skip when it is missing."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: the browser tests need one. "
+            "Run tools/install-host-deps.sh (as root on Debian it installs `chromium`), "
+            "or set CHROMIUM=/path/to/chromium",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+# Per module: Playwright's sync API runs an event loop of its own, closed
+# before the suite's asyncio tests go on.
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

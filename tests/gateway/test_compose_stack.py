@@ -2,20 +2,26 @@
 (`.ci/run` runs these with the end-to-end suite: `make e2e`): only the
 gateway and Prometheus publish a port, on 127.0.0.1; the services and the
 gateway run as non-root users on read-only root filesystems; Prometheus,
-through its published port, scrapes every replica of both services; the
-migration job is safe to run again."""
+through its published port, scrapes every replica of both services and
+answers every query of the Grafana dashboard; the migration job is safe to
+run again."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import time
+import uuid
 from collections import Counter
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers.gateway import json_lines
+from tests.helpers import ROOT
+from tests.helpers.accounts import PASSWORD
+from tests.helpers.dashboard import METRICS, load, metric_names, queries
+from tests.helpers.gateway import json_lines, register_and_login, send
 from tests.helpers.platforms import ComposePlatform, Platform
 
 pytestmark = pytest.mark.compose
@@ -28,9 +34,12 @@ def compose(platform: Platform) -> ComposePlatform:
     return platform
 
 
+EXPORTERS = ("gateway-exporter", "postgres-exporter", "redis-exporter")
+
+
 def test_only_the_gateway_and_prometheus_publish_a_port_and_only_on_loopback(compose: ComposePlatform):
     published: dict[str, list[str]] = {}
-    for piece in ("db", "redis", "auth", "resource", "gateway", "prometheus"):
+    for piece in (*EXPORTERS, "db", "redis", "auth", "resource", "gateway", "prometheus"):
         ports = json.loads(compose.inspect(piece, "{{json .NetworkSettings.Ports}}")) or {}
         published[piece] = [
             f"{binding['HostIp']}:{binding['HostPort']}->{port}"
@@ -42,17 +51,20 @@ def test_only_the_gateway_and_prometheus_publish_a_port_and_only_on_loopback(com
         assert published[piece] and all(entry.startswith("127.0.0.1:") for entry in published[piece]), published
 
 
-@pytest.mark.parametrize("piece", ["auth", "resource", "gateway"])
+@pytest.mark.parametrize("piece", ["auth", "resource", "gateway", *EXPORTERS])
 def test_containers_are_non_root_on_a_read_only_root(compose: ComposePlatform, piece: str):
-    assert compose.exec(piece, "id", "-u").strip() != "0"
+    assert compose.inspect(piece, "{{.Config.User}}").split(":")[0] not in ("", "0", "root")
     assert compose.inspect(piece, "{{.HostConfig.ReadonlyRootfs}}") == "true"
     assert compose.inspect(piece, "{{json .HostConfig.CapDrop}}") in ('["ALL"]', '["all"]')
 
 
-def test_prometheus_scrapes_every_replica_of_both_services(compose: ComposePlatform):
-    """DNS service discovery: one target per running replica, each up."""
+def test_prometheus_scrapes_every_replica_and_every_exporter(compose: ComposePlatform):
+    """DNS service discovery: one target per running replica, each up; one
+    target per exporter (the gateway's, PostgreSQL's, Redis'), each up, and
+    each exporter reaching what it watches."""
     replicas = {job: len(compose.containers(job)) for job in ("auth", "resource")}
     assert all(count >= 2 for count in replicas.values()), replicas  # make up runs two of each
+    replicas |= {"gateway": 1, "postgres": 1, "redis": 1, "prometheus": 1}
     up: dict[str, int] = {}
     deadline = time.monotonic() + 60
     prometheus = compose.prometheus_url
@@ -64,6 +76,20 @@ def test_prometheus_scrapes_every_replica_of_both_services(compose: ComposePlatf
         time.sleep(1)
     assert {job: up.get(job) for job in replicas} == replicas
     assert len(targets) == sum(up.values())  # every target up, Prometheus itself too
+    for reached in ("nginx_up", "pg_up", "redis_up"):
+        assert [sample["value"][1] for sample in _query(prometheus, reached)] == ["1"], reached
+
+
+def test_nginx_status_is_reachable_only_inside_the_gateway(compose: ComposePlatform):
+    status = "exec 3<>/dev/tcp/{host}/8081 && printf 'GET /stub_status HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3"
+    assert " 200 " in compose.exec("gateway", "bash", "-c", status.format(host="127.0.0.1"))
+    # from a service on the same network: refused (it listens on loopback)
+    refused = compose.exec(
+        "auth", "python", "-c",
+        "import socket\ntry:\n socket.create_connection(('gateway', 8081), 2); print('open')\n"
+        "except OSError as error: print(type(error).__name__)",
+    )  # fmt: skip
+    assert refused.strip() == "ConnectionRefusedError"
 
 
 def test_the_migration_job_is_safe_to_run_again(compose: ComposePlatform):
@@ -87,8 +113,109 @@ def test_the_services_start_cleanly_on_a_read_only_root(compose: ComposePlatform
 def test_prometheus_evaluates_the_rules_and_nothing_fires_on_a_healthy_stack(compose: ComposePlatform):
     prometheus = compose.prometheus_url
     groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
-    assert {"services.recording", "services.alerts"} <= {group["name"] for group in groups}
+    assert {"services.recording", "services.alerts", "dependencies.recording", "dependencies.alerts"} <= {
+        group["name"] for group in groups
+    }
     rules = [rule for group in groups for rule in group["rules"]]
-    assert len(rules) >= 15 and all(rule["health"] in ("ok", "unknown") for rule in rules), rules
+    assert len(rules) >= 22 and all(rule["health"] in ("ok", "unknown") for rule in rules), rules
     firing = [a for a in httpx.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]]
     assert [a for a in firing if a["state"] == "firing"] == []
+
+
+def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    """The result of an instant query; the test fails if Prometheus refuses it."""
+    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()
+    assert answer["status"] == "success", (expr, answer)
+    return list(answer["data"]["result"])
+
+
+def test_every_dashboard_panel_query_returns_data(compose: ComposePlatform):
+    """Every query of deploy/grafana/dashboards/services.json (variables
+    filled in as tests/deploy/test_dashboard.py does) runs and shows data,
+    and every metric that test feeds promtool is really exported by its job.
+    Except, for data: a query reading a labelled counter that only appears
+    at its first increment (METRICS' idle=False: logins, rejections, breaker
+    transitions...) may be empty on a quiet stack; it must still run. Rates
+    need two scrapes 15 s apart, so this waits up to a minute for them."""
+    after_traffic = {name for metric in METRICS if not metric.idle for name in metric.names()}
+    checks: dict[str, tuple[str, bool]] = {}  # what -> (query, must return data)
+    for query in queries(load()):
+        checks[f"{query.panel} {query.ref_id}"] = (query.expr, not metric_names(query.expr) & after_traffic)
+    for metric in METRICS:
+        if not metric.idle:
+            continue
+        for job in metric.jobs:
+            for name in metric.names():
+                checks[f"{name} from {job}"] = (f'{name}{{job="{job}"}}', True)
+    prometheus = compose.prometheus_url
+    deadline = time.monotonic() + 60
+    while True:
+        empty = [what for what, (expr, needed) in checks.items() if not _query(prometheus, expr) and needed]
+        if not empty or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert empty == []
+
+
+# Our own processes: gunicorn and uvicorn, the apps, the migration job, nginx's
+# access log and its upstream watcher. Every line one JSON object with these.
+OWN_PROCESSES = ("auth", "resource", "migrate", "gateway")
+SECRETS = ROOT / "secrets"
+LINE_FIELDS = ("timestamp", "level", "service", "logger", "event")
+
+
+def test_no_password_token_or_secret_reaches_any_log(compose: ComposePlatform):
+    """A full flow - register, log in, refresh, change the password, a token
+    in a query string, a wrong password, log out - then every container's
+    log holds none of what was sent, nor any secret file's content."""
+    with httpx.Client(base_url=compose.gateway_url, timeout=30) as client:
+        account = register_and_login(client)
+        me_request_id = f"log-check-{uuid.uuid4().hex}"
+        bearer = {"Authorization": f"Bearer {account.access_token}", "X-Request-ID": me_request_id}
+        assert client.get("/users/me", headers=bearer).status_code == 200
+        assert client.get("/items/", params={"access_token": account.access_token}).status_code == 401
+        refreshed = client.post("/auth/refresh", json={"refresh_token": account.refresh_token}).json()
+        new_password = f"{uuid.uuid4().hex}-Quartz"
+        changed = client.put(
+            "/users/me/password",
+            json={"current_password": PASSWORD, "new_password": new_password},
+            headers={"Authorization": f"Bearer {refreshed['access_token']}"},
+        )
+        assert changed.status_code == 204, changed.text
+        wrong = send(client, "POST", "/auth/token", data={"username": account.email, "password": PASSWORD})
+        assert wrong.status_code == 401
+        assert client.post("/auth/logout", json={"refresh_token": refreshed["refresh_token"]}).status_code == 204
+    sent = {
+        "password": PASSWORD,
+        "new password": new_password,
+        "access token": account.access_token,
+        "refresh token": account.refresh_token,
+        "refreshed access token": refreshed["access_token"],
+        "refreshed refresh token": refreshed["refresh_token"],
+        # a token's signature alone is a secret too (a log that cut the token)
+        "a signature": account.access_token.rsplit(".", 1)[-1],
+    }
+    sent |= {f"secrets/{path.name}": path.read_text().strip() for path in SECRETS.iterdir() if path.is_file()}
+    containers = compose.run("ps", "-q", "-a").stdout.split()
+    assert len(containers) >= 10
+    for container in containers:
+        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True)
+        text = logs.stdout + logs.stderr
+        leaked = [what for what, secret in sent.items() if secret and secret in text]
+        assert not leaked, f"{container}: {leaked}"
+        assert "Bearer " not in text, container
+    for piece in OWN_PROCESSES:
+        for container in compose.containers(piece):
+            logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True)
+            lines = (logs.stdout + logs.stderr).splitlines()
+            entries = json_lines("\n".join(lines))
+            assert lines and len(entries) == len(lines), (
+                piece,
+                [line for line in lines if not line.startswith("{")][:3],
+            )
+            missing = [entry for entry in entries if any(field not in entry for field in LINE_FIELDS)]
+            assert not missing, (piece, missing[:3])
+            assert {entry["service"] for entry in entries} == {piece}
+    # whose request it was, on its lines once the token is verified
+    me = [e for e in compose.logs("auth") if e.get("event") == "request" and e.get("request_id") == me_request_id]
+    assert [e.get("user_id") for e in me] == [account.id]

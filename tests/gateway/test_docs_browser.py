@@ -12,8 +12,6 @@ its own builds, which this project never does."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,7 +27,6 @@ from playwright.sync_api import (
     Request,
     Response,
     Route,
-    sync_playwright,
 )
 
 from tests.helpers.gateway import PASSWORD, send, unique_email
@@ -38,7 +35,6 @@ from tests.helpers.platforms import Platform
 # `chromium` first: a missing browser fails before the stack is started for it.
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("chromium")]
 
-CHROMIUM = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 # Generous for a shared machine; a docs page is ready in well under a second.
 TIMEOUT_MS = 10_000
@@ -50,31 +46,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
   console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
 });
 """
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """The browser's path; never a skip when it is missing."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"no Chromium at {CHROMIUM}: the API docs' browser test needs one. "
-            "Run tools/install-host-deps.sh (as root on Debian it installs `chromium`), "
-            "or set CHROMIUM=/path/to/chromium",
-            pytrace=False,
-        )
-    return CHROMIUM
-
-
-# For this module only: Playwright's sync API runs an event loop of its own,
-# closed before the suite's asyncio tests go on.
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass

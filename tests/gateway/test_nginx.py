@@ -82,12 +82,24 @@ def test_routes_reach_the_right_service_unchanged(client: httpx.Client, path: st
         "/admin",
         "/usersfoo",
         "/bookmarksx/1",
+        "/stub_status",
     ],
 )
 def test_internal_and_unknown_paths_are_json_404(client: httpx.Client, stub_gateway: StubGateway, path: str):
     before = len(stub_gateway.auth.seen) + len(stub_gateway.resource.seen)
     assert_problem(client.get(path), 404)
     assert len(stub_gateway.auth.seen) + len(stub_gateway.resource.seen) == before  # never proxied
+
+
+def test_stub_status_answers_on_its_own_loopback_port_only(stub_gateway: StubGateway):
+    # What nginx-prometheus-exporter reads; through the gateway's port it is a
+    # 404 (above), and its port is bound to loopback alone.
+    host, _, port = stub_gateway.gateway.status_listen.rpartition(":")
+    assert host == "127.0.0.1"
+    response = httpx.get(f"http://{host}:{port}/stub_status", timeout=5)
+    assert response.status_code == 200
+    assert response.text.startswith("Active connections:") and "Reading:" in response.text
+    assert httpx.get(f"http://{host}:{port}/", timeout=5).status_code == 404
 
 
 def test_healthz_is_answered_by_the_gateway(client: httpx.Client):

@@ -17,6 +17,7 @@ DB_NAME = "app"
 MIGRATOR_PASSWORD = "migrator-" + uuid.uuid4().hex
 AUTH_DB_PASSWORD = "auth-" + uuid.uuid4().hex
 RESOURCE_DB_PASSWORD = "resource-" + uuid.uuid4().hex
+MONITOR_DB_PASSWORD = "monitor-" + uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Database:
             **self.env(MIGRATION_ROLE, MIGRATOR_PASSWORD),
             "AUTH_DB_PASSWORD": AUTH_DB_PASSWORD,
             "RESOURCE_DB_PASSWORD": RESOURCE_DB_PASSWORD,
+            "MONITOR_DB_PASSWORD": MONITOR_DB_PASSWORD,
         }
 
     def settings_kwargs(self, user: str, password: str) -> dict[str, Any]:

@@ -81,12 +81,14 @@ def combinations() -> Iterator[tuple[str, tuple[str, ...]]]:
 def render(overlay: str, components: tuple[str, ...], workdir: Path) -> Render:
     """`kubectl kustomize` of the overlay with these components added, through
     a throwaway kustomization that names them by relative path (kustomize
-    refuses absolute ones)."""
+    refuses absolute ones) and puts what they add in the overlays' namespace,
+    as listing them in an overlay's own `components:` does."""
     folder = workdir / "+".join((overlay, *components))
     folder.mkdir(parents=True, exist_ok=True)
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
+        "namespace": "svc-platform",
         "resources": [os.path.relpath(K8S / "overlays" / overlay, folder)],
         "components": [os.path.relpath(K8S / "components" / name, folder) for name in components],
     }
@@ -119,6 +121,12 @@ def pod_spec(workload: Manifest) -> Manifest:
 def containers(workload: Manifest) -> list[Manifest]:
     spec = pod_spec(workload)
     return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def main_container(workload: Manifest) -> Manifest:
+    """The container named after its workload (a sidecar beside it has a name of its own)."""
+    (container,) = [c for c in pod_spec(workload)["containers"] if c["name"] == workload["metadata"]["name"]]
+    return container
 
 
 def labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:

@@ -31,6 +31,7 @@ from tests.helpers.kube import (
     containers,
     job_spec,
     labels_match,
+    main_container,
     pod_spec,
     pod_template,
 )
@@ -211,7 +212,9 @@ def test_deployments_roll_without_losing_capacity_or_requests(rendered: Render) 
             continue
         assert strategy["rollingUpdate"]["maxUnavailable"] == 0, name
         spec = pod_spec(deployment)
-        (container,) = spec["containers"]
+        if _is_exporter(deployment):
+            continue  # scraped, not serving: a scrape lost to a rollout is nothing
+        container = main_container(deployment)
         pause = _pre_stop_seconds(container)
         graceful = gunicorn_conf.graceful_timeout if _app_of(container) else 0
         assert spec["terminationGracePeriodSeconds"] >= pause + graceful + PRE_STOP_MARGIN_SECONDS, name
@@ -234,7 +237,7 @@ def test_every_deployment_has_a_disruption_budget_where_it_runs_replicated(rende
     for render in renders.values():
         if render.overlay == "prod":
             names = {pdb["metadata"]["name"] for pdb in render.of_kind("PodDisruptionBudget")}
-            assert names == {d["metadata"]["name"] for d in render.of_kind("Deployment")}
+            assert names == {d["metadata"]["name"] for d in render.of_kind("Deployment") if not _is_exporter(d)}
 
 
 def test_production_stays_inside_the_database_connection_budget(prod: Render) -> None:
@@ -322,8 +325,13 @@ def test_the_gateway_gets_every_template_variable_and_the_launchers_defaults(ren
 
 
 # --- network policies ------------------------------------------------------------------------
+def _is_exporter(workload: Manifest) -> bool:
+    """The monitoring component's exporters: one replica each, no budget."""
+    return bool(pod_template(workload)["metadata"]["labels"].get("app.kubernetes.io/component") == "monitoring")
+
+
 def _env(render: Render, workload: Manifest) -> dict[str, Any]:
-    (container,) = pod_spec(workload)["containers"]
+    container = main_container(workload)
     env: dict[str, Any] = {}
     for source in container.get("envFrom", []):
         env.update(render.config_map(source["configMapRef"]["name"].rsplit("-", 1)[0]))
@@ -343,6 +351,12 @@ def _connections(render: Render) -> Iterator[tuple[str, str | None, int]]:
             if "DB_USER" in env and name != "migrate":  # the services count in Redis
                 uri = urlsplit(env.get("RATE_LIMIT_STORAGE_URI", "redis://outside:6379"))
                 targets.append((uri.hostname or "", uri.port or 6379))
+        if "DATA_SOURCE_URI" in env:  # postgres-exporter: host:port/database?options
+            uri = urlsplit("//" + env["DATA_SOURCE_URI"])
+            targets.append((uri.hostname or "", uri.port or 5432))
+        if "REDIS_ADDR" in env:  # redis_exporter
+            uri = urlsplit(env["REDIS_ADDR"])
+            targets.append((uri.hostname or "", uri.port or 6379))
         if "JWKS_URL" in env:
             url = urlsplit(env["JWKS_URL"])
             targets.append((url.hostname or "", url.port or 80))

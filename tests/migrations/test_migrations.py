@@ -11,10 +11,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from migrations.lock import ADVISORY_LOCK_KEY
-from migrations.roles import AUTH_ROLE, RESOURCE_ROLE, TABLE_GRANTS
+from migrations.roles import AUTH_ROLE, MONITOR_ROLE, RESOURCE_ROLE, TABLE_GRANTS
 from servicekit.db import database_url
 from servicekit.settings import ServiceSettings
-from tests.helpers.database import AUTH_DB_PASSWORD, RESOURCE_DB_PASSWORD, Database, run_alembic, run_migrations
+from tests.helpers.database import (
+    AUTH_DB_PASSWORD,
+    MONITOR_DB_PASSWORD,
+    RESOURCE_DB_PASSWORD,
+    Database,
+    run_alembic,
+    run_migrations,
+)
 
 
 def test_models_and_migrations_agree(database: Database) -> None:
@@ -142,6 +149,49 @@ def test_service_roles_cannot_change_the_schema(database: Database, role: str) -
     result = _as(database, role, ROLES[role], "CREATE TABLE intruder (id int)")
     assert result.returncode != 0
     assert "permission denied" in result.stderr
+
+
+def test_the_monitoring_role_reads_statistics_and_no_table(database: Database) -> None:
+    # What postgres-exporter reads: every session's state (pg_monitor shows
+    # other roles' queries), settings, database sizes.
+    seen = _as(
+        database,
+        MONITOR_ROLE,
+        MONITOR_DB_PASSWORD,
+        "SELECT count(*) FROM pg_stat_activity WHERE query = '<insufficient privilege>';"
+        " SELECT setting FROM pg_settings WHERE name = 'max_connections';"
+        f" SELECT pg_database_size('{database.name}') > 0",
+    )
+    assert seen.returncode == 0, seen.stderr
+    hidden, _, sized = seen.stdout.split()
+    assert (hidden, sized) == ("0", "t")
+    tables = database.cluster.psql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", database.name
+    ).split()
+    assert tables
+    for table in tables:
+        result = _as(database, MONITOR_ROLE, MONITOR_DB_PASSWORD, f"SELECT * FROM {table} LIMIT 0")
+        assert result.returncode != 0 and "permission denied" in result.stderr, (table, result.stderr)
+    role = database.cluster.psql(
+        f"SELECT rolconnlimit, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = '{MONITOR_ROLE}'"
+    )
+    assert role.strip() == "3|f|f"
+
+
+def test_without_the_right_to_grant_pg_monitor_the_job_says_what_to_do(scratch_database: Database) -> None:
+    # A managed database whose migration role was never given pg_monitor
+    # WITH ADMIN OPTION: the job fails and names the fix.
+    scratch_database.cluster.psql("REVOKE pg_monitor FROM migrator")
+    try:
+        result = run_migrations(scratch_database.migrator_env)
+        assert result.returncode == 1
+        assert "may not grant pg_monitor" in result.stderr and "MONITOR_DB_PASSWORD" in result.stderr
+        assert MONITOR_DB_PASSWORD not in result.stderr
+        skipped = run_migrations({**scratch_database.migrator_env, "MONITOR_DB_PASSWORD": ""})
+        assert skipped.returncode == 0, skipped.stderr
+        assert "monitor_role_skipped" in skipped.stderr
+    finally:
+        scratch_database.cluster.psql("GRANT pg_monitor TO migrator WITH ADMIN OPTION")
 
 
 def test_role_passwords_with_quotes_colons_and_percents_work(scratch_database: Database) -> None:

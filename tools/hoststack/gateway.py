@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hoststack.paths import GATEWAY_TEMPLATE
-from hoststack.procs import ManagedProcess, StartupError, http_status, wait_until
+from hoststack.procs import ManagedProcess, StartupError, free_port, http_status, wait_until
 
 TEMPLATE = GATEWAY_TEMPLATE
 TEMPLATE_VARIABLES = (
-    "AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "PUBLIC_HOSTS", "GATEWAY_CONN_PER_ADDRESS",
-    "RATE_LIMIT_EXEMPT_SECRET",
+    "AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "GATEWAY_STATUS_PORT", "PUBLIC_HOSTS",
+    "GATEWAY_CONN_PER_ADDRESS", "RATE_LIMIT_EXEMPT_SECRET",
 )  # fmt: skip
 # The gateway's tunables and their defaults, the same in docker-compose.yml
 # and k8s/base/gateway.yaml (a test holds them together).
@@ -102,9 +102,12 @@ class Gateway:
         resource_upstream: str,
         env: Mapping[str, str],
         tunables: Mapping[str, str] | None = None,
+        status_listen: str | None = None,
     ):
         self.run_dir = run_dir / "nginx"
         self.listen = listen
+        # stub_status (for the metrics exporter): loopback, a port of its own
+        self.status_listen = status_listen or f"127.0.0.1:{free_port()}"
         unknown = set(tunables or {}) - set(GATEWAY_DEFAULTS)
         if unknown:
             raise ValueError(f"not a gateway tunable: {', '.join(sorted(unknown))}")
@@ -114,6 +117,7 @@ class Gateway:
             "AUTH_UPSTREAM": auth_upstream,
             "RESOURCE_UPSTREAM": resource_upstream,
             "GATEWAY_PORT": listen,
+            "GATEWAY_STATUS_PORT": self.status_listen,
             "PUBLIC_HOSTS": LOCAL_HOSTS,
         }
         self.access_log = run_dir / "gateway-access.log"

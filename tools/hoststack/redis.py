@@ -21,22 +21,44 @@ def find_redis_server() -> str:
     raise StartupError("redis-server not found: run tools/install-host-deps.sh (or set REDIS_SERVER_BIN)")
 
 
-def acl_file_line(password: str) -> str:
+# What redis_exporter needs (INFO and a few introspection commands) and no
+# key or channel: the `monitor` user.
+MONITOR_USER = "monitor"
+MONITOR_RULES = (
+    "resetkeys resetchannels -@all +ping +info +select +client|setname +client|list +config|get"
+    " +slowlog|get +slowlog|len +latency|latest +cluster|info +memory|stats"
+)
+
+
+def acl_file_line(password: str, monitor_password: str | None = None) -> str:
     """Redis's default user with only the password's SHA-256 (Redis never
     holds the password itself), without the admin and dangerous commands the
-    limiter never uses (CONFIG, SHUTDOWN, FLUSHALL, KEYS, ...)."""
-    digest = hashlib.sha256(password.encode()).hexdigest()
-    return f"user default on #{digest} ~* &* +@all -@admin -@dangerous\n"
+    limiter never uses (CONFIG, SHUTDOWN, FLUSHALL, KEYS, ...); and, given its
+    password, the monitoring user likewise. deploy/scripts/make-secrets.sh
+    writes the same lines (a test holds them together)."""
+    lines = f"user default on #{_sha256(password)} ~* &* +@all -@admin -@dangerous\n"
+    if monitor_password is not None:
+        lines += f"user {MONITOR_USER} on #{_sha256(monitor_password)} {MONITOR_RULES}\n"
+    return lines
+
+
+def _sha256(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
 
 
 class RedisServer:
     host = "127.0.0.1"
 
-    def __init__(self, run_dir: Path, *, env: Mapping[str, str], port: int | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, *, env: Mapping[str, str], port: int | None = None, acl: str | None = None
+    ) -> None:
+        """`acl`: the ACL file's text (default: the default user with a
+        password of its own, in `password`)."""
         self.port = port or free_port()
         self.password = secrets.token_urlsafe(24)
         self.dir = run_dir / "redis"
         self.acl_file = self.dir / "users.acl"
+        self.acl = acl or acl_file_line(self.password)
         self.process = ManagedProcess(
             "redis",
             [
@@ -65,7 +87,7 @@ class RedisServer:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.acl_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(acl_file_line(self.password))
+            handle.write(self.acl)
         self.process.start()
         wait_for_port(self.host, self.port, timeout=timeout, process=self.process)
 

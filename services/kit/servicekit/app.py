@@ -42,7 +42,7 @@ def create_service_app(
     adds its routers and its own start-up work through `lifespan`."""
     settings = state.settings
     openapi_url = f"{docs_prefix}/openapi.json"
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.service_name)
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,6 +3,7 @@
 import uuid
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
@@ -33,6 +34,9 @@ async def access_claims(
             raise Unauthorized("The access token is invalid.") from None
         if not await state.sessions.is_active(db, session_id, user_id):
             raise Unauthorized("The session has ended; sign in again.")
+    # Every later line of this request, its access line included, says whose
+    # it is (the request-context middleware clears it for the next request).
+    structlog.contextvars.bind_contextvars(user_id=claims.subject)
     return claims
 
 

@@ -1,6 +1,6 @@
 """gunicorn settings for every service: `gunicorn -c python:servicekit.gunicorn_conf <app>`.
 
-Environment: HOST, PORT, WEB_CONCURRENCY, LOG_LEVEL, LOG_FORMAT,
+Environment: HOST, PORT, WEB_CONCURRENCY, LOG_LEVEL, LOG_FORMAT, SERVICE_NAME,
 FORWARDED_ALLOW_IPS (the gateway only), PROMETHEUS_MULTIPROC_DIR.
 """
 
@@ -37,7 +37,11 @@ accesslog = None
 # socket under $HOME would be shared by every gunicorn on a host, and the
 # orchestrator, not a socket, changes the worker count.
 control_socket_disable = True
-logconfig_dict = logging_dict_config(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "json"))
+# The master's lines carry the service's name too: SERVICE_NAME, which each
+# image sets (the Dockerfile) and the settings read as `service_name`.
+logconfig_dict = logging_dict_config(
+    os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "json"), os.environ.get("SERVICE_NAME")
+)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 proxy_allow_ips = forwarded_allow_ips
 

@@ -2,11 +2,13 @@
 
 Every stdlib logger (gunicorn, uvicorn, sqlalchemy) is rendered through the
 same structlog processors so one process writes one format. The request id is
-bound with contextvars by the request-id middleware and lands on every line.
+bound with contextvars by the request-id middleware and lands on every line;
+the service's name too (`service`), on every line of every process.
 """
 
 import logging
 import logging.config
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -26,15 +28,32 @@ def _renderer(fmt: str) -> Any:
     return structlog.processors.JSONRenderer()
 
 
-def logging_dict_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
+class _AddService:
+    """Puts the service's name on every line (first among the fields a
+    person scans: after the timestamp and level in the console format)."""
+
+    def __init__(self, service: str | None) -> None:
+        self.service = service
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if self.service:
+            event.setdefault("service", self.service)
+        return event
+
+
+_SERVICE = _AddService(None)
+
+
+def logging_dict_config(level: str = "INFO", fmt: str = "json", service: str | None = None) -> dict[str, Any]:
     """A logging.config dict; also handed to gunicorn as `logconfig_dict`."""
+    _SERVICE.service = service or _SERVICE.service
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
             "structlog": {
                 "()": structlog.stdlib.ProcessorFormatter,
-                "foreign_pre_chain": _SHARED_PROCESSORS,
+                "foreign_pre_chain": [*_SHARED_PROCESSORS, _SERVICE],
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
@@ -56,10 +75,10 @@ def logging_dict_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any
     }
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    logging.config.dictConfig(logging_dict_config(level, fmt))
+def configure_logging(level: str = "INFO", fmt: str = "json", service: str | None = None) -> None:
+    logging.config.dictConfig(logging_dict_config(level, fmt, service))
     structlog.configure(
-        processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_SHARED_PROCESSORS, _SERVICE, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
