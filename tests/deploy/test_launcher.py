@@ -28,6 +28,7 @@ VARIABLES = {
     "RESOURCE_UPSTREAM": "resource:8000",
     "GATEWAY_PORT": "8080",
     "GATEWAY_STATUS_PORT": "127.0.0.1:8081",
+    "GATEWAY_STATUS_ALLOW": "127.0.0.1",
     "PUBLIC_HOSTS": "api.example.com|localhost",
     "GATEWAY_CONN_PER_ADDRESS": "64",
     "RATE_LIMIT_EXEMPT_SECRET": "",

@@ -93,7 +93,7 @@ def test_internal_and_unknown_paths_are_json_404(client: httpx.Client, stub_gate
 
 def test_stub_status_answers_on_its_own_loopback_port_only(stub_gateway: StubGateway):
     # What nginx-prometheus-exporter reads; through the gateway's port it is a
-    # 404 (above), and its port is bound to loopback alone.
+    # 404 (above); here it answers 127.0.0.1 (GATEWAY_STATUS_ALLOW) alone.
     host, _, port = stub_gateway.gateway.status_listen.rpartition(":")
     assert host == "127.0.0.1"
     response = httpx.get(f"http://{host}:{port}/stub_status", timeout=5)

@@ -92,6 +92,8 @@ def compose_stack(service_env: dict[str, str]) -> Iterator[ComposeStack]:
         "PROMETHEUS_PORT": str(free_port()),
         "BACKEND_SUBNET": f"{SUBNET_PREFIX}.0/24",
         "GATEWAY_IP": f"{SUBNET_PREFIX}.10",
+        "GATEWAY_EXPORTER_IP": f"{SUBNET_PREFIX}.11",
+        "BACKEND_IP_RANGE": f"{SUBNET_PREFIX}.128/25",
     }
     stack = ComposeStack(_compose_command(), env, f"http://127.0.0.1:{port}")
     subprocess.run(["bash", "deploy/scripts/make-secrets.sh", "secrets"], cwd=ROOT, check=True)

@@ -20,7 +20,7 @@ from hoststack.procs import ManagedProcess, StartupError, free_port, http_status
 
 TEMPLATE = GATEWAY_TEMPLATE
 TEMPLATE_VARIABLES = (
-    "AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "GATEWAY_STATUS_PORT", "PUBLIC_HOSTS",
+    "AUTH_UPSTREAM", "RESOURCE_UPSTREAM", "GATEWAY_PORT", "GATEWAY_STATUS_PORT", "GATEWAY_STATUS_ALLOW", "PUBLIC_HOSTS",
     "GATEWAY_CONN_PER_ADDRESS", "RATE_LIMIT_EXEMPT_SECRET",
 )  # fmt: skip
 # The gateway's tunables and their defaults, the same in docker-compose.yml
@@ -118,6 +118,7 @@ class Gateway:
             "RESOURCE_UPSTREAM": resource_upstream,
             "GATEWAY_PORT": listen,
             "GATEWAY_STATUS_PORT": self.status_listen,
+            "GATEWAY_STATUS_ALLOW": "127.0.0.1",
             "PUBLIC_HOSTS": LOCAL_HOSTS,
         }
         self.access_log = run_dir / "gateway-access.log"
