@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from servicekit import health, metrics
+from servicekit import health, metrics, tracing
 from servicekit.db import (
     connect_outside_the_pool,
     create_engine,
@@ -49,6 +49,8 @@ def create_service_app(
         metrics.record_build()
         state.database_breaker = database_breaker(settings)
         engine = create_engine(settings, state.database_breaker)
+        if tracing.configured():
+            tracing.start(settings.service_name, engine)
         state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         state.autocommit = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
         state.health = health.HealthProbe(engine, settings.migrations_dir, settings.health_timeout)
@@ -66,12 +68,17 @@ def create_service_app(
             await state.database_breaker.aclose()
             await engine.dispose()
             await state.limiter.aclose()
+            tracing.stop()
 
     app = FastAPI(
         title=title,
         description=description,
         version=version,
         lifespan=_lifespan,
+        # FastAPI's own OpenTelemetry makes the request spans once
+        # servicekit.tracing has set a tracer provider, and never sets one up
+        # itself, whatever FASTAPI_OTEL_AUTO_CONFIGURE says.
+        telemetry={"auto_configure": False, "exclude": tracing.untraced},
         openapi_url=openapi_url,
         # Swagger UI is ours (servicekit.docs): FastAPI's pages load it from a
         # CDN and start it with an inline script.
@@ -88,7 +95,7 @@ def create_service_app(
     # Inside the request context (added first, so it runs second): the
     # access log still says HEAD.
     app.add_middleware(HeadAsGet)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.include_router(health.router)
     app.include_router(metrics.router)
     # Under the service's own prefix: through the gateway a bare /docs (or

@@ -13,8 +13,11 @@ from typing import Any
 
 import structlog
 
+from servicekit.tracing import add_trace_ids
+
 _SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_ids,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -55,8 +55,13 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """The request id (and the service's name, for a process that runs more
+    than one app, as the tests do) on every log line of a request, and its
+    access line and metrics."""
+
+    def __init__(self, app: ASGIApp, service: str | None = None) -> None:
         self.app = app
+        self.service = {"service": service} if service else {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,7 +70,7 @@ class RequestContextMiddleware:
 
         request_id = accept_or_make_request_id(Headers(scope=scope).get(REQUEST_ID_HEADER))
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        structlog.contextvars.bind_contextvars(request_id=request_id, **self.service)
         token = request_id_var.set(request_id)
         status = 500
         response_started = False

@@ -110,7 +110,7 @@ class RemoteJWKS:
         self.url = url
         self.max_age = max_age
         self.min_refetch_interval = min_refetch_interval
-        self._client = client or httpx.AsyncClient(timeout=3.0)
+        self.client = client or httpx.AsyncClient(timeout=3.0)
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
@@ -143,7 +143,7 @@ class RemoteJWKS:
             if self._age() < self._refetch_interval():
                 return bool(self._keys)  # fetched while we waited
             try:
-                response = await self._client.get(self.url)
+                response = await self.client.get(self.url)
                 response.raise_for_status()
                 self._keys = _index(response.json())
             except (httpx.HTTPError, ValueError) as exc:
@@ -161,7 +161,7 @@ class RemoteJWKS:
             return bool(self._keys)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self.client.aclose()
 
 
 class TokenVerifier:

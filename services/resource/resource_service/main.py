@@ -7,6 +7,7 @@ from resource_service.bookmarks.endpoints import router as bookmarks_router
 from resource_service.config import ResourceSettings
 from resource_service.deps import ResourceState
 from resource_service.items.endpoints import router as items_router
+from servicekit import tracing
 from servicekit.app import create_service_app, lazy_app
 from servicekit.keys import load_public_keys
 from servicekit.settings import ConfigurationError
@@ -42,6 +43,7 @@ def create_app(settings: ResourceSettings | None = None, *, key_source: KeySourc
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if isinstance(keys, RemoteJWKS):
+            tracing.trace_client(keys.client)
             # Hold the keys before serving; if the auth service is not up yet,
             # the first request that needs them fetches them (and waits).
             await keys.refresh()
