@@ -1,28 +1,19 @@
 import io
 import json
-import logging
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import structlog
 
 from tests.helpers.accounts import PASSWORD, Account, unique_email
+from tests.helpers.logs import log_output as capture_log_output
 
 
 @pytest.fixture
 def log_output() -> Iterator[io.StringIO]:
     """What the service's log handler writes, exactly as rendered."""
-    (handler,) = [
-        handler
-        for handler in logging.getLogger().handlers
-        if isinstance(handler, logging.StreamHandler)
-        and isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter)
-    ]
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-    yield buffer
-    handler.setStream(previous)
+    with capture_log_output() as buffer:
+        yield buffer
 
 
 async def test_no_password_or_token_reaches_the_logs(auth_client: httpx.AsyncClient, log_output: io.StringIO) -> None:

@@ -11,7 +11,7 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from tests.helpers import ROOT
 from tests.helpers.platforms import ComposePlatform, Platform
@@ -32,28 +32,24 @@ def prometheus(platform: Platform) -> str:
     return f"{url}/classic" if classic else url
 
 
-def test_the_targets_page_shows_every_target_up(browser: Browser, prometheus: str) -> None:
+def page_text(browser: Browser, url: str) -> tuple[Page, str]:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    try:
-        page.goto(f"{prometheus}/targets", wait_until="networkidle")
-        text = page.inner_text("body")
-        for job in JOBS:
-            assert re.search(rf"^{job} \((\d+)/\1 up\)", text, re.MULTILINE), job  # "auth (2/2 up)"
-        assert "DOWN" not in text  # a target's state
-        page.screenshot(path=str(IMAGES / "prometheus-targets.png"), full_page=True)
-    finally:
-        page.close()
+    page.goto(url, wait_until="networkidle")
+    return page, page.inner_text("body")
+
+
+def test_the_targets_page_shows_every_target_up(browser: Browser, prometheus: str) -> None:
+    page, text = page_text(browser, f"{prometheus}/targets")
+    for job in JOBS:
+        assert re.search(rf"^{job} \((\d+)/\1 up\)", text, re.MULTILINE), job  # "auth (2/2 up)"
+    assert "DOWN" not in text  # a target's state
+    page.screenshot(path=str(IMAGES / "prometheus-targets.png"), full_page=True)
 
 
 def test_the_alerts_page_lists_every_rule_group_and_nothing_firing(browser: Browser, prometheus: str) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    try:
-        page.goto(f"{prometheus}/alerts", wait_until="networkidle")
-        text = page.inner_text("body")
-        for group in GROUPS:
-            assert group in text, group
-        assert "ServiceTargetDown" in text and "PostgresDown" in text
-        assert "firing (" not in text.lower().replace("firing (0)", "")
-        page.screenshot(path=str(IMAGES / "prometheus-alerts.png"), full_page=True)
-    finally:
-        page.close()
+    page, text = page_text(browser, f"{prometheus}/alerts")
+    for group in GROUPS:
+        assert group in text, group
+    assert "ServiceTargetDown" in text and "PostgresDown" in text
+    assert "firing (" not in text.lower().replace("firing (0)", "")
+    page.screenshot(path=str(IMAGES / "prometheus-alerts.png"), full_page=True)

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 from auth_service.config import AuthSettings
 from migrations.roles import AUTH_ROLE, RESOURCE_ROLE
 from resource_service.config import ResourceSettings
+from resource_service.main import create_app
 from servicekit.tokens import RemoteJWKS
 from tests.helpers.database import AUTH_DB_PASSWORD, RESOURCE_DB_PASSWORD, Database
 
@@ -66,3 +67,13 @@ def client_for_without_reset(app: FastAPI, address: str = "127.0.0.1") -> httpx.
     are: a second client of the same test."""
     transport = httpx.ASGITransport(app=app, client=(address, 50000))
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@asynccontextmanager
+async def running_resource(database: Database, auth_app: FastAPI) -> AsyncIterator[FastAPI]:
+    """A resource app, started as a worker starts it, fetching the auth app's JWKS in-process."""
+    keys = jwks_from(auth_app)
+    app = create_app(make_resource_settings(database), key_source=keys)
+    async with app.router.lifespan_context(app):
+        yield app
+    await keys.aclose()

@@ -6,22 +6,19 @@ continues, and the provider is made when a worker starts.
 In-process the spans land in the SDK's in-memory exporter; under gunicorn, in
 a small OTLP/HTTP collector, as they would in production."""
 
-import io
-import json
 import logging
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import structlog
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -37,10 +34,11 @@ from resource_service.main import create_app
 from servicekit import tracing
 from servicekit.middleware import HeadAsGet, RequestContextMiddleware
 from tests.helpers.accounts import Account
-from tests.helpers.apps import JWKS_URL, client_for, jwks_from, make_resource_settings
+from tests.helpers.apps import JWKS_URL, client_for, jwks_from, make_resource_settings, running_resource
 from tests.helpers.database import RESOURCE_DB_PASSWORD, Database
 from tests.helpers.gunicorn import resource_under_gunicorn
 from tests.helpers.keys import public_pem
+from tests.helpers.logs import log_lines
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -68,41 +66,12 @@ def spans(exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch) -> In
     return exporter
 
 
-@asynccontextmanager
-async def running_resource(database: Database, auth_app: FastAPI) -> AsyncIterator[FastAPI]:
-    """A resource app, started as a worker starts it, fetching the auth app's JWKS in-process."""
-    keys = jwks_from(auth_app)
-    app = create_app(make_resource_settings(database), key_source=keys)
-    async with app.router.lifespan_context(app):
-        yield app
-    await keys.aclose()
-
-
 @pytest.fixture
 async def traced(
     spans: InMemorySpanExporter, database: Database, auth_app: FastAPI
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with running_resource(database, auth_app) as app, client_for(app) as client:
         yield client
-
-
-@contextmanager
-def log_lines() -> Iterator[list[dict[str, Any]]]:
-    """The lines the service logs meanwhile, as rendered, parsed."""
-    (handler,) = [
-        handler
-        for handler in logging.getLogger().handlers
-        if isinstance(handler, logging.StreamHandler)
-        and isinstance(handler.formatter, structlog.stdlib.ProcessorFormatter)
-    ]
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-    lines: list[dict[str, Any]] = []
-    try:
-        yield lines
-    finally:
-        handler.setStream(previous)
-        lines.extend(json.loads(line) for line in buffer.getvalue().splitlines())
 
 
 def added_middleware(app: FastAPI) -> list[object]:

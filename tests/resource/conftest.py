@@ -8,19 +8,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from resource_service.main import create_app
-from tests.helpers.apps import client_for, jwks_from, make_resource_settings
+from tests.helpers.apps import client_for, running_resource
 from tests.helpers.database import Database
 from tests.helpers.rows import KINDS, Kind
 
 
 @pytest.fixture(scope="session")
 async def resource_app(database: Database, auth_app: FastAPI) -> AsyncIterator[FastAPI]:
-    keys = jwks_from(auth_app)
-    app = create_app(make_resource_settings(database), key_source=keys)
-    async with app.router.lifespan_context(app):
+    async with running_resource(database, auth_app) as app:
         yield app
-    await keys.aclose()
 
 
 @pytest.fixture
