@@ -78,3 +78,20 @@ def test_redis_runs_on_its_acl_file_as_its_pod_user(pod_run: Kubelet) -> None:
     ping = 'REDISCLI_AUTH="$(cat /run/secrets/redis_password)" redis-cli ping'
     assert docker("exec", redis.container(), "sh", "-c", ping).strip() == "PONG"
     assert docker("exec", redis.container(), "redis-cli", "ping").startswith("NOAUTH")
+
+
+def test_the_exporters_read_what_they_watch(pod_run: Kubelet) -> None:
+    """The monitoring component's pods: each exporter logs in (the monitor
+    role the Job made, Redis' monitor user, the gateway's stub_status on the
+    pod's loopback) and says its dependency is up."""
+    for pod, port, up in (
+        ("gateway", 9113, "nginx_up"),
+        ("postgres-exporter", 9187, "pg_up"),
+        ("redis-exporter", 9121, "redis_up"),
+    ):
+        url = f"http://127.0.0.1:{port}/metrics"
+        text = docker("exec", pod_run.pods[pod].pause, "python", "-c", METRICS_GET, url)
+        assert f"{up} 1" in text.splitlines(), (pod, [line for line in text.splitlines() if up in line])
+
+
+METRICS_GET = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"

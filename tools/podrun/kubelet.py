@@ -47,6 +47,13 @@ _HTTP_PROBE = (
     "except Exception as exc:\n"
     "    sys.exit(str(exc))\n"
 )
+_TCP_PROBE = (
+    "import socket, sys\n"
+    "try:\n"
+    "    socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=float(sys.argv[2])).close()\n"
+    "except OSError as exc:\n"
+    "    sys.exit(str(exc))\n"
+)
 _QUANTITY = re.compile(r"([0-9.]+)(m|Ki|Mi|Gi|k|M|G)?")
 _BYTES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 
@@ -77,7 +84,10 @@ class Pod:
         return spec
 
     def container(self, name: str | None = None) -> str:
-        return self.containers[name or next(iter(self.containers))]
+        """The named container, by default the one named after the pod (a
+        sidecar beside it, which kustomize may list first, has its own name)."""
+        default = self.name if self.name in self.containers else next(iter(self.containers))
+        return self.containers[name or default]
 
 
 class Kubelet:
@@ -329,11 +339,18 @@ class Kubelet:
     def probe(self, pod: Pod, container: Manifest, probe: Manifest) -> bool:
         timeout = probe.get("timeoutSeconds", 1)
         if "httpGet" in probe:
-            port = probe["httpGet"]["port"]
-            if isinstance(port, str):
-                (port,) = [p["containerPort"] for p in container.get("ports", []) if p["name"] == port]
-            url = f"http://127.0.0.1:{port}{probe['httpGet']['path']}"
+            url = f"http://127.0.0.1:{_port(container, probe['httpGet'])}{probe['httpGet']['path']}"
             argv = ["exec", pod.pause, "python", "-c", _HTTP_PROBE, url, str(timeout)]
+        elif "tcpSocket" in probe:  # from the pod's own network namespace, as the kubelet connects
+            argv = [
+                "exec",
+                pod.pause,
+                "python",
+                "-c",
+                _TCP_PROBE,
+                str(_port(container, probe["tcpSocket"])),
+                str(timeout),
+            ]
         else:
             argv = ["exec", pod.containers[container["name"]], *probe["exec"]["command"]]
         result = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=timeout + 10, check=False)
@@ -400,6 +417,14 @@ class Kubelet:
     def remove_workdir(self) -> None:
         with contextlib.suppress(OSError):
             shutil.rmtree(self.workdir)
+
+
+def _port(container: Manifest, action: Manifest) -> int:
+    """A probe's port: a number, or the name of one of the container's ports."""
+    port = action["port"]
+    if isinstance(port, str):
+        (port,) = [p["containerPort"] for p in container.get("ports", []) if p["name"] == port]
+    return int(port)
 
 
 def _bytes(quantity: str | int) -> int:
