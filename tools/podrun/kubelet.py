@@ -11,9 +11,11 @@ emptyDirs as tmpfs; a claim as a Docker volume group-owned by `fsGroup`),
 user, group and `fsGroup`, read-only root, dropped capabilities,
 no-new-privileges and memory and CPU limits. A Job's pod runs to completion;
 a workload is Ready when its startup and readiness probes pass within their
-budgets (`periodSeconds` x `failureThreshold`). httpGet probes run from the
-pause container (the pod's own network namespace, as the kubelet reaches a
-pod's IP), exec probes inside the container.
+budgets (`periodSeconds` x `failureThreshold`). httpGet and tcpSocket probes
+run from the pause container (the pod's own network namespace, as the kubelet
+reaches a pod's IP), exec probes inside the container. A container that exits
+while its pod starts is started again (restartPolicy Always), up to
+MAX_RESTARTS times within its probe's budget.
 
 What it cannot show, a real cluster's: scheduling, NetworkPolicy enforcement
 (Docker's bridge enforces none), autoscaling, rolling updates, restarts.
@@ -47,6 +49,9 @@ _HTTP_PROBE = (
     "except Exception as exc:\n"
     "    sys.exit(str(exc))\n"
 )
+# Restarts of an exited container while its pod starts, as the kubelet's
+# restartPolicy Always does (with its back-off, here the probe's period).
+MAX_RESTARTS = 5
 _TCP_PROBE = (
     "import socket, sys\n"
     "try:\n"
@@ -77,6 +82,7 @@ class Pod:
     pause: str
     containers: dict[str, str] = field(default_factory=dict)  # container name in the manifest -> docker name
     ready_after: float | None = None
+    restarts: dict[str, int] = field(default_factory=dict)  # container name -> restarts while starting
 
     @property
     def spec(self) -> Manifest:
@@ -373,12 +379,21 @@ class Kubelet:
                     "initialDelaySeconds", 0
                 )
                 deadline = time.monotonic() + budget
+                restarts = 0
                 while not self.probe(pod, container, probe):
                     docker_name = pod.containers[container["name"]]
-                    if not self.running(docker_name) or time.monotonic() > deadline:
+                    if time.monotonic() > deadline or (not self.running(docker_name) and restarts >= MAX_RESTARTS):
                         raise PodFailed(
-                            f"{pod.name}: {kind} did not pass within {budget}s\n{self.logs(docker_name, tail=60)}"
+                            f"{pod.name}: {kind} did not pass within {budget}s after {restarts} restarts of "
+                            f"{container['name']}\n{self.logs(docker_name, tail=60)}"
                         )
+                    if not self.running(docker_name):
+                        # restartPolicy Always: the kubelet starts an exited
+                        # container again (a sidecar that quit before its
+                        # neighbour listened, say), within the probe's budget
+                        docker("start", docker_name)
+                        restarts += 1
+                        pod.restarts[container["name"]] = restarts
                     time.sleep(min(1.0, probe.get("periodSeconds", 10)))
         pod.ready_after = time.monotonic() - started
         return pod.ready_after
