@@ -12,7 +12,6 @@ import json
 import subprocess
 import time
 import uuid
-from collections import Counter
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from tests.helpers.accounts import PASSWORD
 from tests.helpers.dashboard import METRICS, load, metric_names, queries
 from tests.helpers.gateway import json_lines, register_and_login, send
 from tests.helpers.platforms import ComposePlatform, Platform
+from tests.helpers.prometheus import compose_targets, targets_up
 
 pytestmark = pytest.mark.compose
 
@@ -62,20 +62,11 @@ def test_prometheus_scrapes_every_replica_and_every_exporter(compose: ComposePla
     """DNS service discovery: one target per running replica, each up; one
     target per exporter (the gateway's, PostgreSQL's, Redis'), each up, and
     each exporter reaching what it watches."""
-    replicas = {job: len(compose.containers(job)) for job in ("auth", "resource")}
-    assert all(count >= 2 for count in replicas.values()), replicas  # make up runs two of each
-    replicas |= {"gateway": 1, "postgres": 1, "redis": 1, "prometheus": 1}
-    up: dict[str, int] = {}
-    deadline = time.monotonic() + 60
+    replicas = compose_targets(compose)
+    assert replicas["auth"] >= 2 and replicas["resource"] >= 2, replicas  # make up runs two of each
     prometheus = compose.prometheus_url
-    while time.monotonic() < deadline:
-        targets = httpx.get(f"{prometheus}/api/v1/targets?state=active", timeout=10).json()["data"]["activeTargets"]
-        up = dict(Counter(target["labels"]["job"] for target in targets if target["health"] == "up"))
-        if all(up.get(job) == count for job, count in replicas.items()) and len(targets) == sum(up.values()):
-            break
-        time.sleep(1)
-    assert {job: up.get(job) for job in replicas} == replicas
-    assert len(targets) == sum(up.values())  # every target up, Prometheus itself too
+    # every target up, these and nothing else (Prometheus itself too)
+    assert targets_up(prometheus, replicas) == replicas
     for reached in ("nginx_up", "pg_up", "redis_up"):
         assert [sample["value"][1] for sample in _query(prometheus, reached)] == ["1"], reached
 

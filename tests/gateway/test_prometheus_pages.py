@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page
 
 from tests.helpers import ROOT
 from tests.helpers.platforms import ComposePlatform, Platform
+from tests.helpers.prometheus import compose_targets, targets_up
 
 pytestmark = pytest.mark.compose
 
@@ -28,6 +29,9 @@ def prometheus(platform: Platform) -> str:
     if not isinstance(platform, ComposePlatform):
         pytest.fail("the Prometheus pages need E2E_TARGET=compose and a stack from `make up` (run: make e2e)")
     url = platform.prometheus_url
+    # the page as it settles: every replica and exporter scraped and up
+    expected = compose_targets(platform)
+    assert targets_up(url, expected) == expected
     classic = httpx.get(f"{url}/classic/targets", timeout=10).status_code == 200
     return f"{url}/classic" if classic else url
 
