@@ -100,21 +100,25 @@ def apply_grants(connection: Connection) -> None:
             connection.execute(text(f"GRANT {privileges} ON {table} TO {role}"))
 
 
-class MonitoringRoleError(RuntimeError):
-    """The migration role may not grant pg_monitor (see docs/deploy.md)."""
+# What an operator does when the migration role may not grant pg_monitor.
+MONITOR_GRANT_FIX = (
+    "as a superuser run GRANT pg_monitor TO <migration role> WITH ADMIN OPTION "
+    "(deploy/postgres/migration-role.psql does on a new database), or leave MONITOR_DB_PASSWORD empty "
+    "and create the monitoring role yourself (docs/deploy.md, Monitoring)"
+)
 
 
-def ensure_monitor_role(connection: Connection, password: str) -> None:
+def ensure_monitor_role(connection: Connection, password: str) -> bool:
     """The monitoring login: INHERIT, so pg_monitor's privileges are its own
-    (postgres-exporter does no SET ROLE), CONNECT on this database only."""
-    ensure_role(connection, MONITOR_ROLE, password, options=f"INHERIT CONNECTION LIMIT {MONITOR_CONNECTION_LIMIT}")
+    (postgres-exporter does no SET ROLE), CONNECT on this database only.
+    False, and nothing made, when the migration role may not grant
+    pg_monitor (a database made before it was given that right, or a managed
+    one): monitoring must never stop a migration."""
     may_grant = connection.scalar(text("SELECT pg_has_role(current_user, 'pg_monitor', 'USAGE WITH ADMIN OPTION')"))
     if not may_grant:
-        raise MonitoringRoleError(
-            f"{connection.scalar(text('SELECT current_user'))} may not grant pg_monitor: as a superuser run "
-            "GRANT pg_monitor TO <migration role> WITH ADMIN OPTION (deploy/postgres/migration-role.psql), "
-            "or leave MONITOR_DB_PASSWORD empty and create the monitoring role yourself (docs/deploy.md)"
-        )
+        return False
+    ensure_role(connection, MONITOR_ROLE, password, options=f"INHERIT CONNECTION LIMIT {MONITOR_CONNECTION_LIMIT}")
     database = connection.scalar(text("SELECT current_database()"))
     connection.execute(text(f"GRANT pg_monitor TO {MONITOR_ROLE}"))
     connection.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO {MONITOR_ROLE}'))
+    return True
