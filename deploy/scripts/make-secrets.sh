@@ -59,6 +59,16 @@ for name in postgres_password migrator_password auth_db_password resource_db_pas
     fi
 done
 
+# A file derived from others: (re)written whenever it differs from what they
+# give, so rotating a password rotates what is made from it.
+derive() {
+    if [ ! -s "$1" ] || [ "$(cat "$1")" != "$2" ]; then
+        printf '%s\n' "$2" >"$1.tmp"
+        mv "$1.tmp" "$1"
+        created+=("$(basename "$1")")
+    fi
+}
+
 # Redis keeps only a digest of its password (ACL `#<sha256>`); the limiter
 # needs what KEYS (reset) and the admin commands offer in no deployment.
 # The monitoring user (redis_exporter) reads INFO and a few introspection
@@ -68,19 +78,10 @@ acl="$dir/redis_acl"
 wanted="user default on #$(sha256 "$dir/redis_password") ~* &* +@all -@admin -@dangerous
 user monitor on #$(sha256 "$dir/redis_monitor_password") resetkeys resetchannels -@all +ping +info +select \
 +client|setname +client|list +config|get +slowlog|get +slowlog|len +latency|latest +cluster|info +memory|stats"
-if [ ! -s "$acl" ] || [ "$(cat "$acl")" != "$wanted" ]; then
-    printf '%s\n' "$wanted" >"$acl.tmp"
-    mv "$acl.tmp" "$acl"
-    created+=(redis_acl)
-fi
+derive "$acl" "$wanted"
 
 exporter="$dir/redis_exporter_passwords.json"
-wanted="{\"redis://redis:6379\": \"$(cat "$dir/redis_monitor_password")\"}"
-if [ ! -s "$exporter" ] || [ "$(cat "$exporter")" != "$wanted" ]; then
-    printf '%s\n' "$wanted" >"$exporter.tmp"
-    mv "$exporter.tmp" "$exporter"
-    created+=(redis_exporter_passwords.json)
-fi
+derive "$exporter" "{\"redis://redis:6379\": \"$(cat "$dir/redis_monitor_password")\"}"
 
 key="$dir/jwt_private_key"
 pub="$dir/jwt_public_key.pem"

@@ -9,10 +9,8 @@ run again."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +20,7 @@ from tests.helpers.accounts import PASSWORD
 from tests.helpers.dashboard import METRICS, load, metric_names, queries
 from tests.helpers.gateway import json_lines, register_and_login, send
 from tests.helpers.platforms import ComposePlatform, Platform
-from tests.helpers.prometheus import compose_targets, targets_up
+from tests.helpers.prometheus import api, compose_targets, query, targets_up
 
 pytestmark = pytest.mark.compose
 
@@ -68,7 +66,7 @@ def test_prometheus_scrapes_every_replica_and_every_exporter(compose: ComposePla
     # every target up, these and nothing else (Prometheus itself too)
     assert targets_up(prometheus, replicas) == replicas
     for reached in ("nginx_up", "pg_up", "redis_up"):
-        assert [sample["value"][1] for sample in _query(prometheus, reached)] == ["1"], reached
+        assert [sample["value"][1] for sample in query(prometheus, reached)] == ["1"], reached
 
 
 def test_nginx_status_answers_its_exporter_alone(compose: ComposePlatform):
@@ -81,7 +79,7 @@ def test_nginx_status_answers_its_exporter_alone(compose: ComposePlatform):
     )  # fmt: skip
     assert refused.strip() == "403"
     # the exporter reads it: nginx_up 1 (above), and its connection counters move
-    assert [sample["value"][1] for sample in _query(compose.prometheus_url, "nginx_up")] == ["1"]
+    assert [sample["value"][1] for sample in query(compose.prometheus_url, "nginx_up")] == ["1"]
 
 
 def test_the_migration_job_is_safe_to_run_again(compose: ComposePlatform):
@@ -96,29 +94,21 @@ def test_the_services_start_cleanly_on_a_read_only_root(compose: ComposePlatform
     """gunicorn's control socket (gunicorn >= 25) once logged "Control server
     error: Read-only file system" at every start; it is off."""
     for container in compose.containers(service):
-        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True)
-        output = logs.stdout + logs.stderr
+        output = compose.log_text(container)
         assert "Booting worker" in output or "booting" in output.lower()
         assert "Control server" not in output and "Read-only file system" not in output
 
 
 def test_prometheus_evaluates_the_rules_and_nothing_fires_on_a_healthy_stack(compose: ComposePlatform):
     prometheus = compose.prometheus_url
-    groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    groups = api(prometheus, "rules")["groups"]
     assert {"services.recording", "services.alerts", "dependencies.recording", "dependencies.alerts"} <= {
         group["name"] for group in groups
     }
     rules = [rule for group in groups for rule in group["rules"]]
     assert len(rules) >= 22 and all(rule["health"] in ("ok", "unknown") for rule in rules), rules
-    firing = [a for a in httpx.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]]
+    firing = api(prometheus, "alerts")["alerts"]
     assert [a for a in firing if a["state"] == "firing"] == []
-
-
-def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
-    """The result of an instant query; the test fails if Prometheus refuses it."""
-    answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()
-    assert answer["status"] == "success", (expr, answer)
-    return list(answer["data"]["result"])
 
 
 def test_every_dashboard_panel_query_returns_data(compose: ComposePlatform):
@@ -131,8 +121,8 @@ def test_every_dashboard_panel_query_returns_data(compose: ComposePlatform):
     need two scrapes 15 s apart, so this waits up to a minute for them."""
     after_traffic = {name for metric in METRICS if not metric.idle for name in metric.names()}
     checks: dict[str, tuple[str, bool]] = {}  # what -> (query, must return data)
-    for query in queries(load()):
-        checks[f"{query.panel} {query.ref_id}"] = (query.expr, not metric_names(query.expr) & after_traffic)
+    for panel in queries(load()):
+        checks[f"{panel.panel} {panel.ref_id}"] = (panel.expr, not metric_names(panel.expr) & after_traffic)
     for metric in METRICS:
         if not metric.idle:
             continue
@@ -142,7 +132,7 @@ def test_every_dashboard_panel_query_returns_data(compose: ComposePlatform):
     prometheus = compose.prometheus_url
     deadline = time.monotonic() + 60
     while True:
-        empty = [what for what, (expr, needed) in checks.items() if not _query(prometheus, expr) and needed]
+        empty = [what for what, (expr, needed) in checks.items() if not query(prometheus, expr) and needed]
         if not empty or time.monotonic() > deadline:
             break
         time.sleep(5)
@@ -188,19 +178,16 @@ def test_no_password_token_or_secret_reaches_any_log(compose: ComposePlatform):
         "a signature": account.access_token.rsplit(".", 1)[-1],
     }
     sent |= {f"secrets/{path.name}": path.read_text().strip() for path in SECRETS.iterdir() if path.is_file()}
-    containers = compose.run("ps", "-q", "-a").stdout.split()
-    assert len(containers) >= 10
-    for container in containers:
-        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True)
-        text = logs.stdout + logs.stderr
+    texts = {container: compose.log_text(container) for container in compose.run("ps", "-q", "-a").stdout.split()}
+    assert len(texts) >= 10
+    for container, text in texts.items():
         leaked = [what for what, secret in sent.items() if secret and secret in text]
         assert not leaked, f"{container}: {leaked}"
         assert "Bearer " not in text, container
     for piece in OWN_PROCESSES:
         for container in compose.containers(piece):
-            logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True)
-            lines = (logs.stdout + logs.stderr).splitlines()
-            entries = json_lines("\n".join(lines))
+            lines = texts[container].splitlines()
+            entries = json_lines(texts[container])
             assert lines and len(entries) == len(lines), (
                 piece,
                 [line for line in lines if not line.startswith("{")][:3],
@@ -209,5 +196,6 @@ def test_no_password_token_or_secret_reaches_any_log(compose: ComposePlatform):
             assert not missing, (piece, missing[:3])
             assert {entry["service"] for entry in entries} == {piece}
     # whose request it was, on its lines once the token is verified
-    me = [e for e in compose.logs("auth") if e.get("event") == "request" and e.get("request_id") == me_request_id]
+    auth = [entry for container in compose.containers("auth") for entry in json_lines(texts[container])]
+    me = [e for e in auth if e.get("event") == "request" and e.get("request_id") == me_request_id]
     assert [e.get("user_id") for e in me] == [account.id]

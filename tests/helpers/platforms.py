@@ -29,13 +29,15 @@ from hoststack.stack import Stack
 from tests.helpers import ROOT
 from tests.helpers.gateway import json_lines, log_entries
 
-# `python -c SERVICE_GET <path>` inside a service container: a GET on its own
-# port (never published; as Prometheus scrapes it, as probes reach it),
-# printing the status on the first line, then the body (service_answer).
+# `python -c SERVICE_GET <path> [port]` inside a service container (or a pod's
+# pause container): a GET on its own port, 8000 unless given (never published;
+# as Prometheus scrapes it, as probes reach it), printing the status on the
+# first line, then the body (service_answer).
 SERVICE_GET = (
     "import sys, urllib.request, urllib.error\n"
+    "port = sys.argv[2] if len(sys.argv) > 2 else '8000'\n"
     "try:\n"
-    "    answer = urllib.request.urlopen('http://127.0.0.1:8000' + sys.argv[1], timeout=5)\n"
+    "    answer = urllib.request.urlopen(f'http://127.0.0.1:{port}{sys.argv[1]}', timeout=5)\n"
     "except urllib.error.HTTPError as error:\n"
     "    answer = error\n"
     "sys.stdout.write(f'{answer.status}\\n{answer.read().decode()}')\n"
@@ -164,13 +166,13 @@ class ComposePlatform:
 
     def logs(self, piece: str) -> list[dict[str, Any]]:
         """Every replica's log lines (a request may have gone to any)."""
-        lines: list[dict[str, Any]] = []
-        for container in self.containers(piece):
-            result = subprocess.run(
-                ["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True
-            )
-            lines += json_lines(result.stdout + result.stderr)
-        return lines
+        return [line for container in self.containers(piece) for line in json_lines(self.log_text(container))]
+
+    @staticmethod
+    def log_text(container: str) -> str:
+        """All a container wrote, stdout and stderr."""
+        result = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60, check=True)
+        return result.stdout + result.stderr
 
     def metrics(self, service: str) -> str:
         return _metrics(self.exec(service, "python", "-c", SERVICE_GET, "/metrics"))

@@ -7,7 +7,7 @@ import subprocess
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -40,6 +40,19 @@ def compose_targets(compose: "ComposePlatform") -> dict[str, int]:
     return {job: len(compose.containers(job)) for job in ("auth", "resource")} | SINGLE_TARGET_JOBS
 
 
+def api(prometheus: str, endpoint: str, **params: str) -> Any:
+    """The `data` of an answer of Prometheus' HTTP API (`query`, `rules`,
+    `alerts`, `targets`); the test fails if Prometheus refuses the call."""
+    answer = httpx.get(f"{prometheus}/api/v1/{endpoint}", params=params, timeout=10).json()
+    assert answer["status"] == "success", (endpoint, params, answer)
+    return answer["data"]
+
+
+def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    """The samples of an instant query."""
+    return list(api(prometheus, "query", query=expr)["result"])
+
+
 def targets_up(prometheus: str, expected: dict[str, int], timeout: float = 60) -> dict[str, int]:
     """Waits until Prometheus has scraped `expected` targets of each job, and
     every active target is up (a target just found reads "unknown" until its
@@ -47,7 +60,7 @@ def targets_up(prometheus: str, expected: dict[str, int], timeout: float = 60) -
     targets up, what the caller asserts."""
     deadline = time.monotonic() + timeout
     while True:
-        targets = httpx.get(f"{prometheus}/api/v1/targets?state=active", timeout=10).json()["data"]["activeTargets"]
+        targets = api(prometheus, "targets", state="active")["activeTargets"]
         up = dict(Counter(target["labels"]["job"] for target in targets if target["health"] == "up"))
         everything = len(targets) == sum(up.values())
         if (all(up.get(job) == count for job, count in expected.items()) and everything) or time.monotonic() > deadline:

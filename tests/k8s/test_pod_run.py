@@ -11,6 +11,7 @@ from podrun.kubelet import Kubelet, docker
 
 from tests.helpers.gateway import json_lines
 from tests.helpers.kube import pod_spec
+from tests.helpers.platforms import SERVICE_GET, service_answer
 
 pytestmark = pytest.mark.pods
 
@@ -89,9 +90,8 @@ def test_the_exporters_read_what_they_watch(pod_run: Kubelet) -> None:
         ("postgres-exporter", 9187, "pg_up"),
         ("redis-exporter", 9121, "redis_up"),
     ):
-        url = f"http://127.0.0.1:{port}/metrics"
-        text = docker("exec", pod_run.pods[pod].pause, "python", "-c", METRICS_GET, url)
+        status, text = service_answer(
+            docker("exec", pod_run.pods[pod].pause, "python", "-c", SERVICE_GET, "/metrics", str(port))
+        )
+        assert status == 200, (pod, text[:200])
         assert f"{up} 1" in text.splitlines(), (pod, [line for line in text.splitlines() if up in line])
-
-
-METRICS_GET = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"

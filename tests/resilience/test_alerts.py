@@ -7,26 +7,20 @@ generous and the timings printed."""
 
 from typing import Any
 
-import httpx
 import pytest
 from podrun.kubelet import docker
 
 from tests.helpers.platforms import ComposePlatform
+from tests.helpers.prometheus import api
 from tests.resilience.test_dependencies import every_replica_ready, until
 
 pytestmark = pytest.mark.resilience
 
 
-def alerts(compose: ComposePlatform) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{compose.prometheus_url}/api/v1/alerts", timeout=10).json()
-    assert answer["status"] == "success", answer
-    return list(answer["data"]["alerts"])
-
-
 def active(compose: ComposePlatform, name: str, **labels: str) -> list[dict[str, Any]]:
     return [
         alert
-        for alert in alerts(compose)
+        for alert in api(compose.prometheus_url, "alerts")["alerts"]
         if alert["labels"]["alertname"] == name and all(alert["labels"].get(k) == v for k, v in labels.items())
     ]
 

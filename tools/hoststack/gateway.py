@@ -102,12 +102,11 @@ class Gateway:
         resource_upstream: str,
         env: Mapping[str, str],
         tunables: Mapping[str, str] | None = None,
-        status_listen: str | None = None,
     ):
         self.run_dir = run_dir / "nginx"
         self.listen = listen
         # stub_status (for the metrics exporter): loopback, a port of its own
-        self.status_listen = status_listen or f"127.0.0.1:{free_port()}"
+        self.status_listen = f"127.0.0.1:{free_port()}"
         unknown = set(tunables or {}) - set(GATEWAY_DEFAULTS)
         if unknown:
             raise ValueError(f"not a gateway tunable: {', '.join(sorted(unknown))}")

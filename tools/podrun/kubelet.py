@@ -379,21 +379,22 @@ class Kubelet:
                     "initialDelaySeconds", 0
                 )
                 deadline = time.monotonic() + budget
-                restarts = 0
+                name = container["name"]
                 while not self.probe(pod, container, probe):
-                    docker_name = pod.containers[container["name"]]
-                    if time.monotonic() > deadline or (not self.running(docker_name) and restarts >= MAX_RESTARTS):
+                    docker_name = pod.containers[name]
+                    running = self.running(docker_name)
+                    restarts = pod.restarts.get(name, 0)
+                    if time.monotonic() > deadline or (not running and restarts >= MAX_RESTARTS):
                         raise PodFailed(
                             f"{pod.name}: {kind} did not pass within {budget}s after {restarts} restarts of "
-                            f"{container['name']}\n{self.logs(docker_name, tail=60)}"
+                            f"{name}\n{self.logs(docker_name, tail=60)}"
                         )
-                    if not self.running(docker_name):
+                    if not running:
                         # restartPolicy Always: the kubelet starts an exited
                         # container again (a sidecar that quit before its
                         # neighbour listened, say), within the probe's budget
                         docker("start", docker_name)
-                        restarts += 1
-                        pod.restarts[container["name"]] = restarts
+                        pod.restarts[name] = restarts + 1
                     time.sleep(min(1.0, probe.get("periodSeconds", 10)))
         pod.ready_after = time.monotonic() - started
         return pod.ready_after

@@ -31,32 +31,26 @@ def _renderer(fmt: str) -> Any:
     return structlog.processors.JSONRenderer()
 
 
-class _AddService:
-    """Puts the service's name on every line (first among the fields a
-    person scans: after the timestamp and level in the console format)."""
+def _processors(service: str | None) -> list[Any]:
+    """The shared processors, and the service's name on every line (a
+    request's own, bound by the request-context middleware, wins)."""
 
-    def __init__(self, service: str | None) -> None:
-        self.service = service
-
-    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        if self.service:
-            event.setdefault("service", self.service)
+    def add_service(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event.setdefault("service", service)
         return event
 
-
-_SERVICE = _AddService(None)
+    return [*_SHARED_PROCESSORS, add_service] if service else _SHARED_PROCESSORS
 
 
 def logging_dict_config(level: str = "INFO", fmt: str = "json", service: str | None = None) -> dict[str, Any]:
     """A logging.config dict; also handed to gunicorn as `logconfig_dict`."""
-    _SERVICE.service = service or _SERVICE.service
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
             "structlog": {
                 "()": structlog.stdlib.ProcessorFormatter,
-                "foreign_pre_chain": [*_SHARED_PROCESSORS, _SERVICE],
+                "foreign_pre_chain": _processors(service),
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
@@ -81,7 +75,7 @@ def logging_dict_config(level: str = "INFO", fmt: str = "json", service: str | N
 def configure_logging(level: str = "INFO", fmt: str = "json", service: str | None = None) -> None:
     logging.config.dictConfig(logging_dict_config(level, fmt, service))
     structlog.configure(
-        processors=[*_SHARED_PROCESSORS, _SERVICE, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_processors(service), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
