@@ -6,12 +6,19 @@ write is still there.
 Each client is a thread with a user of its own (the services' write limit is
 per user) and a keep-alive connection, as a real client has. A cycle is a
 list, a read of one item, a new bookmark, a conditional update of the item
-and, with `logins`, a password login every other cycle. Cycles are paced (one
+and, with `logins`, a password login every fourth cycle. Cycles are paced (one
 per `period` seconds per client) so the load stays under every limit it
 would otherwise meet: the gateway's per address (50 requests/s and 5 logins/s,
 with bursts: behind Docker's published port every client has one address)
 and the resource service's writes per user (120/minute). With the defaults,
 about 30 requests/s.
+
+Logins are staggered (client n logs in when its cycle + n is a multiple of 4),
+so at most two clients log in in any period even when a stall has lined
+every client's cycles up: a CI run had all eight log in at once and met the
+gateway's credential burst. Setting up (a registration and a login per
+client) spends that burst, so a load with logins starts once the bucket has
+refilled.
 
 A request that fails on a reused keep-alive connection before any byte of
 the answer is sent again once, on a new connection, as browsers do: a server
@@ -36,6 +43,11 @@ import httpx
 
 from tests.helpers.accounts import PASSWORD
 from tests.helpers.gateway import register_and_login
+
+# The gateway's credential zone (gateway.conf.template: rate=5r/s, burst=10).
+CREDENTIAL_RATE = 5
+CREDENTIAL_BURST = 10
+LOGIN_EVERY = 4  # cycles between a client's logins
 
 
 def p99_ms(seconds: list[float]) -> float:
@@ -92,7 +104,7 @@ class Load:
         self._stop = threading.Event()
         self._clients = [self._new_client() for _ in range(clients)]
         self._threads = [
-            threading.Thread(target=self._run, args=(client, n * period / clients), daemon=True)
+            threading.Thread(target=self._run, args=(client, n, n * period / clients), daemon=True)
             for n, client in enumerate(self._clients)
         ]
 
@@ -107,6 +119,8 @@ class Load:
             return Client(account.headers, account.email, item.json()["id"], item.headers["ETag"])
 
     def __enter__(self) -> Load:
+        if self.logins:
+            time.sleep(CREDENTIAL_BURST / CREDENTIAL_RATE)
         self.started = time.monotonic()
         for thread in self._threads:
             thread.start()
@@ -153,7 +167,7 @@ class Load:
         )
         return response
 
-    def _run(self, client: Client, offset: float) -> None:
+    def _run(self, client: Client, n: int, offset: float) -> None:
         next_cycle = time.monotonic() + offset
         cycle = 0
         with self._http() as http:
@@ -175,7 +189,7 @@ class Load:
                 updated = self._send(http, "update", "PATCH", f"/items/{client.item}", json=update, headers=headers)
                 if updated is not None and updated.status_code == 200:
                     client.etag = updated.headers["ETag"]
-                if self.logins and cycle % 2:
+                if self.logins and (cycle + n) % LOGIN_EVERY == 0:
                     form = {"username": client.email, "password": PASSWORD}
                     self._send(http, "login", "POST", "/auth/token", {}, data=form)
 
