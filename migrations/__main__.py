@@ -48,12 +48,12 @@ def _migrate(connection: Connection, settings: MigrationSettings) -> None:
             log.warning("role_password_unset", role=role)
     roles.apply_grants(connection)
     monitor_password = settings.monitor_db_password.get_secret_value()
-    if monitor_password and not roles.ensure_monitor_role(connection, monitor_password):
+    if not monitor_password:
+        log.info("monitor_role_skipped", reason="MONITOR_DB_PASSWORD is empty")
+    elif not roles.ensure_monitor_role(connection, monitor_password):
         log.error(
             "monitor_role_not_granted", user=connection.scalar(text("SELECT current_user")), fix=roles.MONITOR_GRANT_FIX
         )
-    elif not monitor_password:
-        log.info("monitor_role_skipped", reason="MONITOR_DB_PASSWORD is empty")
     connection.commit()
 
 

@@ -19,7 +19,7 @@ from tests.helpers import ROOT
 from tests.helpers.accounts import PASSWORD
 from tests.helpers.dashboard import METRICS, load, metric_names, queries
 from tests.helpers.gateway import json_lines, register_and_login, send
-from tests.helpers.platforms import ComposePlatform, Platform
+from tests.helpers.platforms import ComposePlatform, Platform, service_answer, service_get
 from tests.helpers.prometheus import api, compose_targets, query, targets_up
 
 pytestmark = pytest.mark.compose
@@ -71,14 +71,9 @@ def test_prometheus_scrapes_every_replica_and_every_exporter(compose: ComposePla
 
 def test_nginx_status_answers_its_exporter_alone(compose: ComposePlatform):
     # from a service on the same network: refused by nginx (403)
-    refused = compose.exec(
-        "auth", "python", "-c",
-        "import urllib.request, urllib.error\ntry:\n"
-        " urllib.request.urlopen('http://gateway:8081/stub_status', timeout=3)\n"
-        "except urllib.error.HTTPError as error: print(error.code)",
-    )  # fmt: skip
-    assert refused.strip() == "403"
-    # the exporter reads it: nginx_up 1 (above), and its connection counters move
+    status, _ = service_answer(compose.exec("auth", *service_get("/stub_status", "gateway:8081")))
+    assert status == 403
+    # the exporter reads it
     assert [sample["value"][1] for sample in query(compose.prometheus_url, "nginx_up")] == ["1"]
 
 

@@ -15,12 +15,11 @@ from playwright.sync_api import Browser, Page
 
 from tests.helpers import ROOT
 from tests.helpers.platforms import ComposePlatform, Platform
-from tests.helpers.prometheus import compose_targets, targets_up
+from tests.helpers.prometheus import COMPOSE_JOBS, compose_targets, targets_up
 
 pytestmark = pytest.mark.compose
 
 IMAGES = ROOT / "docs" / "images"
-JOBS = ("auth", "resource", "gateway", "postgres", "redis", "prometheus")
 GROUPS = ("services.alerts", "dependencies.alerts")
 
 
@@ -44,7 +43,7 @@ def page_text(browser: Browser, url: str) -> tuple[Page, str]:
 
 def test_the_targets_page_shows_every_target_up(browser: Browser, prometheus: str) -> None:
     page, text = page_text(browser, f"{prometheus}/targets")
-    for job in JOBS:
+    for job in COMPOSE_JOBS:
         assert re.search(rf"^{job} \((\d+)/\1 up\)", text, re.MULTILINE), job  # "auth (2/2 up)"
     assert "DOWN" not in text  # a target's state
     page.screenshot(path=str(IMAGES / "prometheus-targets.png"), full_page=True)

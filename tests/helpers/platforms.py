@@ -29,23 +29,28 @@ from hoststack.stack import Stack
 from tests.helpers import ROOT
 from tests.helpers.gateway import json_lines, log_entries
 
-# `python -c SERVICE_GET <path> [port]` inside a service container (or a pod's
-# pause container): a GET on its own port, 8000 unless given (never published;
-# as Prometheus scrapes it, as probes reach it), printing the status on the
-# first line, then the body (service_answer).
-SERVICE_GET = (
+# Run inside a container with `python -c`: a GET of argv[1] from argv[2]
+# (host:port), printing the status on the first line, then the body.
+_GET = (
     "import sys, urllib.request, urllib.error\n"
-    "port = sys.argv[2] if len(sys.argv) > 2 else '8000'\n"
     "try:\n"
-    "    answer = urllib.request.urlopen(f'http://127.0.0.1:{port}{sys.argv[1]}', timeout=5)\n"
+    "    answer = urllib.request.urlopen(f'http://{sys.argv[2]}{sys.argv[1]}', timeout=5)\n"
     "except urllib.error.HTTPError as error:\n"
     "    answer = error\n"
     "sys.stdout.write(f'{answer.status}\\n{answer.read().decode()}')\n"
 )
 
 
+def service_get(path: str, address: str = "127.0.0.1:8000") -> list[str]:
+    """The command that GETs `path` inside a container (or a pod's pause
+    container): by default from the service's own port, never published, as
+    Prometheus scrapes it and probes reach it. service_answer reads what it
+    prints."""
+    return ["python", "-c", _GET, path, address]
+
+
 def service_answer(output: str) -> tuple[int, str]:
-    """(status, body) of what SERVICE_GET printed."""
+    """(status, body) of what service_get's command printed."""
     status, _, body = output.partition("\n")
     return int(status), body
 
@@ -175,7 +180,7 @@ class ComposePlatform:
         return result.stdout + result.stderr
 
     def metrics(self, service: str) -> str:
-        return _metrics(self.exec(service, "python", "-c", SERVICE_GET, "/metrics"))
+        return _metrics(self.exec(service, *service_get("/metrics")))
 
     def redis(self, *argv: str, authenticated: bool = True) -> str:
         return self.exec("redis", *_redis_cli(argv, authenticated)).strip()
@@ -214,7 +219,7 @@ class PodPlatform:
         return json_lines(self.kubelet.logs(self.kubelet.pods[piece].container()))
 
     def metrics(self, service: str) -> str:
-        return _metrics(docker("exec", self.kubelet.pods[service].container(), "python", "-c", SERVICE_GET, "/metrics"))
+        return _metrics(docker("exec", self.kubelet.pods[service].container(), *service_get("/metrics")))
 
     def redis(self, *argv: str, authenticated: bool = True) -> str:
         return docker("exec", self.kubelet.pods["redis"].container(), *_redis_cli(argv, authenticated)).strip()
@@ -253,7 +258,7 @@ class ClusterPlatform:
         return json_lines(self.kubectl("logs", f"deployment/{piece}", "--all-containers=true", "--tail=-1"))
 
     def metrics(self, service: str) -> str:
-        return _metrics(self.kubectl("exec", f"deployment/{service}", "--", "python", "-c", SERVICE_GET, "/metrics"))
+        return _metrics(self.kubectl("exec", f"deployment/{service}", "--", *service_get("/metrics")))
 
     def redis(self, *argv: str, authenticated: bool = True) -> str:
         return self.kubectl("exec", "deployment/redis", "--", *_redis_cli(argv, authenticated)).strip()

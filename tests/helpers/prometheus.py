@@ -30,14 +30,17 @@ def promtool(*args: str, cwd: Path = PROMETHEUS) -> str:
     return result.stdout
 
 
-# The compose stack's jobs with one target each, beside the services' replicas.
+# The compose stack's jobs: the services' (a target per replica), and those
+# with one target each.
+REPLICATED_JOBS = ("auth", "resource")
 SINGLE_TARGET_JOBS = {"gateway": 1, "postgres": 1, "redis": 1, "prometheus": 1}
+COMPOSE_JOBS = (*REPLICATED_JOBS, *SINGLE_TARGET_JOBS)
 
 
 def compose_targets(compose: "ComposePlatform") -> dict[str, int]:
     """The targets compose's Prometheus should scrape, by job: every running
     replica of both services (DNS service discovery) and each exporter."""
-    return {job: len(compose.containers(job)) for job in ("auth", "resource")} | SINGLE_TARGET_JOBS
+    return {job: len(compose.containers(job)) for job in REPLICATED_JOBS} | SINGLE_TARGET_JOBS
 
 
 def api(prometheus: str, endpoint: str, **params: str) -> Any:

@@ -11,7 +11,7 @@ from podrun.kubelet import Kubelet, docker
 
 from tests.helpers.gateway import json_lines
 from tests.helpers.kube import pod_spec
-from tests.helpers.platforms import SERVICE_GET, service_answer
+from tests.helpers.platforms import service_answer, service_get
 
 pytestmark = pytest.mark.pods
 
@@ -91,7 +91,7 @@ def test_the_exporters_read_what_they_watch(pod_run: Kubelet) -> None:
         ("redis-exporter", 9121, "redis_up"),
     ):
         status, text = service_answer(
-            docker("exec", pod_run.pods[pod].pause, "python", "-c", SERVICE_GET, "/metrics", str(port))
+            docker("exec", pod_run.pods[pod].pause, *service_get("/metrics", f"127.0.0.1:{port}"))
         )
         assert status == 200, (pod, text[:200])
         assert f"{up} 1" in text.splitlines(), (pod, [line for line in text.splitlines() if up in line])

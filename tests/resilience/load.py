@@ -104,8 +104,7 @@ class Load:
         self._stop = threading.Event()
         self._clients = [self._new_client() for _ in range(clients)]
         self._threads = [
-            threading.Thread(target=self._run, args=(client, n, n * period / clients), daemon=True)
-            for n, client in enumerate(self._clients)
+            threading.Thread(target=self._run, args=(client, n), daemon=True) for n, client in enumerate(self._clients)
         ]
 
     def _http(self) -> httpx.Client:
@@ -167,8 +166,9 @@ class Load:
         )
         return response
 
-    def _run(self, client: Client, n: int, offset: float) -> None:
-        next_cycle = time.monotonic() + offset
+    def _run(self, client: Client, n: int) -> None:
+        """Client n's cycles, its first n / clients of a period after the first client's."""
+        next_cycle = time.monotonic() + n * self.period / len(self._clients)
         cycle = 0
         with self._http() as http:
             while not self._stop.wait(max(0.0, next_cycle - time.monotonic())):

@@ -12,7 +12,7 @@ from podrun.kubelet import docker
 
 from tests.helpers.platforms import ComposePlatform
 from tests.helpers.prometheus import api
-from tests.resilience.test_dependencies import every_replica_ready, until
+from tests.resilience.stack import every_replica_ready, until
 
 pytestmark = pytest.mark.resilience
 
@@ -25,12 +25,16 @@ def active(compose: ComposePlatform, name: str, **labels: str) -> list[dict[str,
     ]
 
 
+def quiet(compose: ComposePlatform) -> bool:
+    return not active(compose, "ServiceTargetDown") and not active(compose, "RedisDown")
+
+
 def test_a_replica_that_stops_answering_and_redis_stopped_raise_their_alerts(compose: ComposePlatform):
     replica = compose.containers("resource")[0]
     address = docker(
         "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", replica
     ).split()  # read, never dialled: Prometheus names its targets by address
-    until(lambda: not active(compose, "ServiceTargetDown") and not active(compose, "RedisDown"), 90, "quiet", 1)
+    until(lambda: quiet(compose), 90, "quiet", 1)
     docker("pause", replica)  # resolvable, but its scrape times out: up == 0
     compose.stop("redis")
     try:
@@ -46,8 +50,6 @@ def test_a_replica_that_stops_answering_and_redis_stopped_raise_their_alerts(com
         docker("unpause", replica)
         compose.start("redis")
     print(f"pending after: ServiceTargetDown (a paused replica) {down:.0f} s, RedisDown {down + redis_down:.0f} s")
-    quiet = until(
-        lambda: not active(compose, "ServiceTargetDown") and not active(compose, "RedisDown"), 90, "alerts quiet", 1
-    )
-    print(f"both quiet {quiet:.0f} s after the replica and Redis were back")
+    calm = until(lambda: quiet(compose), 90, "alerts quiet", 1)
+    print(f"both quiet {calm:.0f} s after the replica and Redis were back")
     until(lambda: every_replica_ready(compose), 60, "every replica ready", 0.5)

@@ -9,7 +9,7 @@ as it found it."""
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -18,33 +18,11 @@ from podrun.kubelet import docker
 
 from tests.helpers.accounts import Account
 from tests.helpers.gateway import assert_problem, json_lines, register_and_login
-from tests.helpers.platforms import SERVICE_GET, ComposePlatform, service_answer
+from tests.helpers.platforms import ComposePlatform
 from tests.resilience.load import Load, Outcome, p99_ms
+from tests.resilience.stack import every_replica_ready, probe, until
 
 pytestmark = pytest.mark.resilience
-
-
-def probe(container: str, path: str) -> int:
-    """A service's own probe, from inside its container (never published)."""
-    return service_answer(docker("exec", container, "python", "-c", SERVICE_GET, path))[0]
-
-
-def every_replica_ready(compose: ComposePlatform) -> bool:
-    """Each replica's /readyz: its one worker's pool (and breaker) reaches the database."""
-    return all(
-        probe(container, "/readyz") == 200
-        for service in ("auth", "resource")
-        for container in compose.containers(service)
-    )
-
-
-def until(condition: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> float:
-    """Seconds until `condition` held (fails past `timeout`)."""
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < timeout, f"{what}: not within {timeout:.0f} s"
-        time.sleep(step)
-    return time.monotonic() - started
 
 
 @pytest.fixture

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 Manifest = dict[str, Any]
-# Any image with Python runs the pause process and the httpGet probes.
+# Any image with Python runs the pause process and the httpGet and tcpSocket
+# probes: `python -c <probe> <url or port> <timeout>`.
 PAUSE_IMAGE = "python:3.11-slim"
 PAUSE_COMMAND = ["python", "-c", "import signal; signal.pause()"]
 _HTTP_PROBE = (
@@ -49,9 +50,6 @@ _HTTP_PROBE = (
     "except Exception as exc:\n"
     "    sys.exit(str(exc))\n"
 )
-# Restarts of an exited container while its pod starts, as the kubelet's
-# restartPolicy Always does (with its back-off, here the probe's period).
-MAX_RESTARTS = 5
 _TCP_PROBE = (
     "import socket, sys\n"
     "try:\n"
@@ -59,6 +57,9 @@ _TCP_PROBE = (
     "except OSError as exc:\n"
     "    sys.exit(str(exc))\n"
 )
+# Restarts of an exited container while its pod starts, as the kubelet's
+# restartPolicy Always does (with its back-off, here the probe's period).
+MAX_RESTARTS = 5
 _QUANTITY = re.compile(r"([0-9.]+)(m|Ki|Mi|Gi|k|M|G)?")
 _BYTES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 
@@ -344,21 +345,15 @@ class Kubelet:
     # --- probes and Jobs ------------------------------------------------------------------------
     def probe(self, pod: Pod, container: Manifest, probe: Manifest) -> bool:
         timeout = probe.get("timeoutSeconds", 1)
-        if "httpGet" in probe:
-            url = f"http://127.0.0.1:{_port(container, probe['httpGet'])}{probe['httpGet']['path']}"
-            argv = ["exec", pod.pause, "python", "-c", _HTTP_PROBE, url, str(timeout)]
-        elif "tcpSocket" in probe:  # from the pod's own network namespace, as the kubelet connects
-            argv = [
-                "exec",
-                pod.pause,
-                "python",
-                "-c",
-                _TCP_PROBE,
-                str(_port(container, probe["tcpSocket"])),
-                str(timeout),
-            ]
-        else:
+        if "exec" in probe:
             argv = ["exec", pod.containers[container["name"]], *probe["exec"]["command"]]
+        else:  # from the pod's own network namespace, as the kubelet reaches the pod's IP
+            if "httpGet" in probe:
+                script = _HTTP_PROBE
+                target = f"http://127.0.0.1:{_port(container, probe['httpGet'])}{probe['httpGet']['path']}"
+            else:
+                script, target = _TCP_PROBE, str(_port(container, probe["tcpSocket"]))
+            argv = ["exec", pod.pause, "python", "-c", script, target, str(timeout)]
         result = subprocess.run(["docker", *argv], capture_output=True, text=True, timeout=timeout + 10, check=False)
         return result.returncode == 0
 
